@@ -1,0 +1,3 @@
+"""examples."""
+
+__all__: list[str] = []
