@@ -2,8 +2,8 @@
 
 Every model-level operation (``initialize_model``, the architecture and published schemes, ``auto``) is a
 *rule* that maps a :class:`ParamSite` to a :class:`Decision`; :func:`apply_decisions` then draws every new
-value into a staging tensor from a name-keyed generator and only copies them into the model once all
-succeeded. Any error therefore leaves the model exactly as it was.
+value into a staging tensor from the keyed streams of :mod:`.seeding` and only copies them into the model
+once all succeeded. Any error therefore leaves the model exactly as it was.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import logging
 import math
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,19 +23,34 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
-from ..initializers import BoundInitializer, compute_fans, gate_blocks, get_initializer
+from ..initializers import BoundInitializer, compute_fans, gate_blocks, get_initializer, get_spec
 from ..initializers._common import check_choice
 from .result import InitResult, ParamInit
-from .seeding import draw_seed, keyed_generator
+from .seeding import (
+    ELEMENTWISE_INITIALIZERS,
+    Job,
+    Region,
+    draw_seed,
+    keyed_generator,
+    keyed_jobs,
+    local_region,
+)
 
 __all__ = [
     "BiasInit",
     "Decision",
     "ParamKind",
     "ParamSite",
+    "Plan",
     "apply_decisions",
     "classify",
+    "draw_decisions",
+    "draw_jobs",
     "iter_sites",
+    "local_device",
+    "local_shape",
+    "planning",
+    "run_jobs",
     "select_sites",
 ]
 
@@ -226,7 +243,7 @@ def bias_decision(site: ParamSite, bias_init: BiasInit) -> Decision | None:
 
 def _check(site: ParamSite, decision: Decision) -> None:
     tensor = site.tensor
-    if tensor.is_meta:
+    if tensor.is_meta and _PLANS.get() is None:
         raise WeightInitError(
             f"Parameter {site.name!r} is on the meta device and has no storage. Materialize the model first "
             "(`model.to_empty(device=...)`) or use `materialize()`."
@@ -243,16 +260,154 @@ def _check(site: ParamSite, decision: Decision) -> None:
                               f"{decision.blocks} blocks")
 
 
-def _draw(site: ParamSite, decision: Decision, seed: int) -> torch.Tensor:
-    source = site.tensor
-    out = torch.empty(source.shape, dtype=source.dtype, device=source.device)
-    generator = keyed_generator(seed, site.name, source.device) if decision.init.spec.random else None
-    for block in out.chunk(decision.blocks, 0) if decision.blocks > 1 else (out,):
+def _fans_for(decision: Decision, shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """The fans a block is drawn with: the decision's, else those of one gate block of the full shape."""
+    if decision.fans is not None or not decision.init.spec.uses_fans or len(shape) < 2:
+        return decision.fans
+    return compute_fans(torch.empty((shape[0] // decision.blocks, *shape[1:]), device="meta"))
+
+
+def _is_elementwise(decision: Decision) -> bool:
+    spec = decision.init.spec
+    return spec.name in ELEMENTWISE_INITIALIZERS and get_spec(spec.name).fn is spec.fn
+
+
+def _draw_whole(site: ParamSite, decision: Decision, seed: int, full: torch.Tensor) -> None:
+    """Structured initializers (orthogonal, sparse, eye, user callables): the whole tensor from one stream."""
+    generator = keyed_generator(seed, site.name, full.device) if decision.init.spec.random else None
+    for block in full.chunk(decision.blocks, 0) if decision.blocks > 1 else (full,):
         decision.init(block, fans=decision.fans, generator=generator)
+
+
+def draw_jobs(
+    site: ParamSite, decision: Decision, seed: int, out: torch.Tensor, region: Region | None = None
+) -> tuple[list[Job], Job | None]:
+    """Jobs that draw ``decision``'s values for the part of ``site.tensor`` held in ``out``, and a last step.
+
+    ``region`` is the box of the full tensor that ``out`` holds (default: :func:`local_region` of the site's
+    tensor: the whole tensor, or this rank's shard of a DTensor). Elementwise initializers are drawn block by
+    block with :func:`keyed_jobs`, so a shard costs about its own size; structured ones are drawn whole from
+    :func:`keyed_generator` and sliced. The jobs may run on any threads; the last step (zeroing the
+    ``padding_idx`` row of an embedding) must run after all of them.
+    """
+    init = decision.init
+    box = local_region(site.tensor) if region is None else region
+    jobs: list[Job]
+    if box is None:
+        jobs = [lambda: out.copy_(_strided_local(site, decision, seed, out))]
+    elif _is_elementwise(decision) and not init.spec.random:
+        fans = _fans_for(decision, box.shape)
+        jobs = [lambda: init(out, fans=fans)]
+    elif _is_elementwise(decision):
+        fans = _fans_for(decision, box.shape)
+        jobs = keyed_jobs(out, box, seed, site.name, lambda block, g: init(block, fans=fans, generator=g))
+    else:
+        def whole() -> None:
+            full = out if box.is_whole else torch.empty(box.shape, dtype=out.dtype, device=out.device)
+            _draw_whole(site, decision, seed, full)
+            if full is not out:
+                out.copy_(full[box.index()])
+
+        jobs = [whole]
     padding_idx = decision.extra.get("padding_idx")
-    if padding_idx is not None:
-        out[padding_idx].zero_()
-    return out
+    if padding_idx is None or box is None:
+        return jobs, None
+    row = padding_idx % box.shape[0] - box.offset[0]
+    return jobs, (lambda: out[row].zero_()) if 0 <= row < box.size[0] else None
+
+
+def _strided_local(site: ParamSite, decision: Decision, seed: int, out: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a DTensor whose local part is not a box: draw the full tensor, cut it locally."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    tensor = site.tensor
+    if not isinstance(tensor, DTensor):
+        raise TypeError(f"expected a DTensor for {site.name!r}")
+    full = torch.empty(tensor.shape, dtype=out.dtype, device=out.device)
+    jobs, final = draw_jobs(site, decision, seed, full, Region.whole(tuple(full.shape)))
+    for job in [*jobs, *([final] if final is not None else [])]:
+        job()
+    local: torch.Tensor = distribute_tensor(full, tensor.device_mesh, tensor.placements,
+                                            src_data_rank=None).to_local()
+    return local
+
+
+def local_shape(tensor: torch.Tensor) -> tuple[int, ...]:
+    """The shape of this process's part of ``tensor`` (its shape, unless it is a sharded DTensor)."""
+    box = local_region(tensor)
+    if box is not None:
+        return box.size
+    return tuple(tensor.to_local().shape)  # type: ignore[attr-defined]
+
+
+def local_device(tensor: torch.Tensor) -> torch.device:
+    """The device of this process's part of ``tensor``."""
+    from torch.distributed.tensor import DTensor
+
+    return tensor.to_local().device if isinstance(tensor, DTensor) else tensor.device
+
+
+def run_jobs(jobs: Sequence[Job], *, parallel: bool) -> None:
+    """Run independent jobs, on a pool of ``torch.get_num_threads()`` threads when ``parallel``.
+
+    torch's CPU generators are serial and its kernels release the GIL, so independent keyed blocks drawn on
+    several threads use several cores.
+    """
+    threads = min(len(jobs), torch.get_num_threads()) if parallel else 1
+    if threads <= 1:
+        for job in jobs:
+            job()
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()
+
+
+def draw_decisions(
+    decisions: Sequence[tuple[ParamSite, Decision]], seed: int, outs: Sequence[torch.Tensor]
+) -> None:
+    """Draw every decision into its output; ``outs[i]`` holds this process's part of ``decisions[i]``."""
+    jobs: list[Job] = []
+    last: list[Job] = []
+    for (site, decision), out in zip(decisions, outs, strict=True):
+        site_jobs, final = draw_jobs(site, decision, seed, out)
+        jobs += site_jobs
+        if final is not None:
+            last.append(final)
+    on_cpu = all(out.device.type == "cpu" for out in outs)
+    run_jobs(jobs, parallel=on_cpu and sum(out.numel() for out in outs) >= _PARALLEL_MIN_NUMEL)
+    for final in last:
+        final()
+
+
+def _as_value_of(tensor: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+    """Wrap a staged local part as a DTensor laid out like ``tensor`` (no communication), or return it."""
+    from torch.distributed.tensor import DTensor
+
+    if not isinstance(tensor, DTensor):
+        return local
+    return DTensor.from_local(local, tensor.device_mesh, tensor.placements, run_check=False,
+                              shape=tensor.shape, stride=tensor.stride())
+
+
+Plan = tuple[list[tuple[ParamSite, Decision]], int]
+_PLANS: ContextVar[list[Plan] | None] = ContextVar("weight_init_plans", default=None)
+
+
+@contextmanager
+def planning() -> Iterator[list[Plan]]:
+    """Inside this block, :func:`apply_decisions` validates and records ``(decisions, seed)``, draws nothing.
+
+    This is how a model on the meta device is planned before it has storage (``materialize``,
+    ``init_to_safetensors``): any initialization that goes through ``apply_decisions`` can be planned, as
+    long as its decisions do not depend on the parameters' current values.
+    """
+    plans: list[Plan] = []
+    token = _PLANS.set(plans)
+    try:
+        yield plans
+    finally:
+        _PLANS.reset(token)
 
 
 def apply_decisions(
@@ -266,9 +421,12 @@ def apply_decisions(
 ) -> InitResult:
     """Validate every decision, draw all new values, then write them into the model; all or nothing.
 
-    Each parameter's random stream comes from :func:`keyed_generator` (seed, parameter name), so values do not
-    depend on module order or on which other parameters exist. Without a seed, a base seed is drawn from
-    torch's global generator (``torch.manual_seed`` makes the call reproducible) and reported in the result.
+    Values come from the keyed streams of :mod:`.seeding`: element ``i`` of a parameter depends only on
+    (seed, the parameter's name, ``i``) for elementwise initializers, and the whole tensor on (seed, name) for
+    structured ones, so values do not depend on module order, on which other parameters exist, or on how a
+    DTensor parameter is sharded (each rank draws only its local shard). Without a seed, a base seed is drawn
+    from torch's global generator (``torch.manual_seed`` makes the call reproducible) and reported in the
+    result. Inside :func:`planning`, the validated decisions are recorded instead of drawn.
     """
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise WeightInitError(f"Argument `seed` must be a non-negative integer or None. Received: seed={seed!r}")
@@ -276,23 +434,16 @@ def apply_decisions(
         _check(site, decision)
     base_seed = draw_seed() if seed is None else seed
 
-    work = sorted(range(len(decisions)), key=lambda i: -decisions[i][0].tensor.numel())
-    staged: dict[int, torch.Tensor] = {}
-
-    def draw(i: int) -> None:
-        staged[i] = _draw(decisions[i][0], decisions[i][1], base_seed)
-
-    with torch.no_grad():
-        big = [i for i in work if decisions[i][0].tensor.numel() >= _PARALLEL_MIN_NUMEL
-               and decisions[i][0].tensor.device.type == "cpu"]
-        threads = min(len(big), torch.get_num_threads())
-        if threads > 1:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                list(pool.map(draw, big))
-        for i in work:
-            if i not in staged:
-                draw(i)
-        _commit(decisions, staged)
+    plans = _PLANS.get()
+    if plans is not None:
+        plans.append((list(decisions), base_seed))
+    else:
+        with torch.no_grad():
+            outs = [torch.empty(local_shape(s.tensor), dtype=s.tensor.dtype, device=local_device(s.tensor))
+                    for s, _ in decisions]
+            draw_decisions(decisions, base_seed, outs)
+            staged = {i: _as_value_of(decisions[i][0].tensor, out) for i, out in enumerate(outs)}
+            _commit(decisions, staged)
 
     result = InitResult(method, base_seed, skipped=dict(skipped or {}), tied=dict(tied or {}))
     for site, decision in decisions:
