@@ -53,11 +53,13 @@ class MaterializationPlan:
         result: what the initialization reported (per parameter initializer, skipped, tied).
         draws: ``(decisions, seed)`` groups, each decision the last one planned for its parameter.
         modules: per module with uncovered meta tensors, the recipe that fills them.
+        real: ``id`` of the tensors that were not on the meta device (kept as they are).
     """
 
     result: InitResult
     draws: list[tuple[list[tuple[ParamSite, Decision]], int]]
     modules: list[ModulePlan]
+    real: set[int] = field(default_factory=set)
 
     def covered(self) -> set[int]:
         """``id`` of every parameter whose values come from a decision (parametrization originals included)."""
@@ -93,9 +95,10 @@ def _recipe_for(
             return functools.partial(recipe, module), f"recipes[{kind.__name__}]"
     if isinstance(module, nn.modules.batchnorm._NormBase) and not uncovered_params:
         return module.reset_running_stats, "running mean 0, running var 1, batches tracked 0"
-    reset = getattr(module, "reset_parameters", None)
-    if callable(reset):
-        return reset, f"{type(module).__name__}.reset_parameters()"
+    for attribute in ("reset_parameters", "_reset_parameters"):  # MultiheadAttention has the private one
+        reset = getattr(module, attribute, None)
+        if callable(reset):
+            return reset, f"{type(module).__name__}.{attribute}()"
     return None
 
 
@@ -131,7 +134,8 @@ def plan_materialization(
             last[site.name] = index
     draws = [([(s, d) for s, d in decisions if last[s.name] == index], plan_seed)
              for index, (decisions, plan_seed) in enumerate(plans)]
-    plan = MaterializationPlan(result, [d for d in draws if d[0]], [])
+    plan = MaterializationPlan(result, [d for d in draws if d[0]], [],
+                               {id(t) for m in model.modules() for _, t, _ in _own_tensors(m) if not t.is_meta})
     covered = plan.covered()
     problems: list[str] = []
     for module_name, module in model.named_modules():
@@ -257,7 +261,12 @@ def materialize(
     allocate(model, device)
     with torch.no_grad():
         for module_plan in plan.modules:
+            # A recipe resets its whole module; tensors that were real before materialize keep their values.
+            kept = [(t, t.detach().clone()) for _, t, _ in _own_tensors(module_plan.module)
+                    if id(t) in plan.real]
             module_plan.recipe()
+            for tensor, value in kept:
+                _local(tensor).copy_(_local(value))
         for decisions, draw_seed in plan.draws:
             outs: list[torch.Tensor] = []
             staged: list[tuple[ParamSite, torch.Tensor]] = []
