@@ -141,3 +141,15 @@ def test_unseeded_materialize_reports_a_seed_that_reproduces_it() -> None:
     reference = Net()
     initialize_model(reference, "normal", seed=result.seed)
     assert _differing(model, reference) == []
+
+
+def test_large_parameters_are_drawn_on_worker_threads_straight_into_their_storage() -> None:
+    # Above 2^20 elements the blocks are drawn on a thread pool; grad mode is per thread, so the workers must
+    # write into parameters that require grad without autograd complaining.
+    reference = nn.Linear(1024, 1100)
+    initialize_model(reference, "trunc_normal", std=0.02, seed=6)
+    with torch.device("meta"):
+        model = nn.Linear(1024, 1100)
+    materialize(model, "trunc_normal", std=0.02, seed=6)
+    assert model.weight.requires_grad
+    assert torch.equal(model.weight, reference.weight)

@@ -265,6 +265,7 @@ def keyed_jobs(out: torch.Tensor, region: Region, seed: int, key: str, fill: Fil
         raise WeightInitError(f"keyed_jobs needs a contiguous output of shape {region.size}. "
                               f"Received: shape={tuple(out.shape)}, contiguous={out.is_contiguous()}")
     total = math.prod(region.shape)
+    out = out.detach()  # the same storage, outside autograd: jobs run on threads with their own grad mode
     if region.numel == 0:
         return []
     flat = region.flat_range()

@@ -348,19 +348,24 @@ def local_device(tensor: torch.Tensor) -> torch.device:
 
 
 def run_jobs(jobs: Sequence[Job], *, parallel: bool) -> None:
-    """Run independent jobs, on a pool of ``torch.get_num_threads()`` threads when ``parallel``.
+    """Run independent jobs under ``no_grad``, on ``torch.get_num_threads()`` threads when ``parallel``.
 
     torch's CPU generators are serial and its kernels release the GIL, so independent keyed blocks drawn on
-    several threads use several cores.
+    several threads use several cores. (Grad mode is thread-local: each worker sets ``no_grad`` itself.)
     """
     threads = min(len(jobs), torch.get_num_threads()) if parallel else 1
     if threads <= 1:
         for job in jobs:
-            job()
+            _no_grad(job)
         return
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for future in [pool.submit(job) for job in jobs]:
+        for future in [pool.submit(_no_grad, job) for job in jobs]:
             future.result()
+
+
+def _no_grad(job: Job) -> None:
+    with torch.no_grad():
+        job()
 
 
 def draw_decisions(
