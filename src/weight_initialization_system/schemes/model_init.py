@@ -60,10 +60,15 @@ def initialize_model(
     Parametrized weights (weight norm, spectral norm, orthogonal) are initialized in terms of the effective
     weight and written through the parametrization's ``right_inverse``.
 
-    Reproducibility: with ``seed``, each parameter's values depend only on ``(seed, its qualified name)``, not
-    on module order or on which other parameters exist: adding a layer does not change the others, and the
-    same seed gives bitwise-identical values run to run on the same device type. Without ``seed``, a base
-    seed is drawn from torch's global generator and reported as ``result.seed``.
+    Reproducibility: with ``seed``, element ``i`` of a parameter (flattened, row-major) depends only on
+    ``(seed, the parameter's qualified name, i)`` for the elementwise initializers (uniform, normal,
+    trunc_normal, the variance-scaling family, constants), and the whole tensor only on ``(seed, name)`` for
+    structured ones (orthogonal, sparse, ...): not on module order, on which other parameters exist, on the
+    thread count, nor on how DTensor parameters are sharded (FSDP2, ``distribute_tensor``: each rank draws
+    only its shard, and the gathered tensors equal single-process ones for any world size). Adding a layer
+    does not change the others, and the same seed gives bitwise-identical values across runs and processes
+    on the same device type (see :mod:`weight_initialization_system.schemes.seeding`). Without ``seed``, a
+    base seed is drawn from torch's global generator and reported as ``result.seed``.
 
     All or nothing: every decision is validated and every new value drawn into a staging tensor before any
     parameter is written, so an error leaves the model exactly as it was (at the cost of transient memory for

@@ -351,16 +351,23 @@ def run_jobs(jobs: Sequence[Job], *, parallel: bool) -> None:
     """Run independent jobs under ``no_grad``, on ``torch.get_num_threads()`` threads when ``parallel``.
 
     torch's CPU generators are serial and its kernels release the GIL, so independent keyed blocks drawn on
-    several threads use several cores. (Grad mode is thread-local: each worker sets ``no_grad`` itself.)
+    several threads use several cores. The blocks are the parallelism: each worker runs torch's kernels on
+    one intra-op thread (else every worker would open an OpenMP team of its own and oversubscribe the
+    cores), and torch's thread setting is restored afterwards. Grad mode is thread-local: each worker sets
+    ``no_grad`` itself.
     """
     threads = min(len(jobs), torch.get_num_threads()) if parallel else 1
     if threads <= 1:
         for job in jobs:
             _no_grad(job)
         return
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for future in [pool.submit(_no_grad, job) for job in jobs]:
-            future.result()
+    intra_op = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(max_workers=threads, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            for future in [pool.submit(_no_grad, job) for job in jobs]:
+                future.result()
+    finally:
+        torch.set_num_threads(intra_op)
 
 
 def _no_grad(job: Job) -> None:
