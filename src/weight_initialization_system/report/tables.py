@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 from ..initializers import variance_scaling_std
 
@@ -47,7 +48,7 @@ def comparison_rows(seed: int = 0) -> list[dict[str, float | str]]:
 
     from ..schemes import initialize_model
 
-    setups: list[tuple[str, str, dict[str, float | str], type[nn.Module]]] = [
+    setups: list[tuple[str, str, dict[str, Any], type[nn.Module]]] = [
         ("Random Normal (Bad)", "normal", {"std": 1.0}, nn.Tanh),
         ("Random Small", "normal", {"std": 0.01}, nn.Tanh),
         ("Xavier/Glorot Uniform", "xavier_uniform", {}, nn.Tanh),
