@@ -101,7 +101,7 @@ def test_unknown_name_names_the_closest_match_and_lists_valid_names() -> None:
 
 
 def test_unknown_name_without_close_match_still_lists_names() -> None:
-    with pytest.raises(WeightInitError, match="Unknown initializer 'qqqq'.*Available:") as info:
+    with pytest.raises(WeightInitError, match=r"Unknown initializer 'qqqq'.*Available:") as info:
         get_initializer("qqqq")
     assert "Did you mean" not in str(info.value)
 
