@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import statistics
 import time
@@ -41,15 +40,22 @@ from weight_initialization_system.schemes import initialize_model
 RESULTS = Path(__file__).parent / "results" / "init_speed.json"
 
 
-def median_seconds(fn: Callable[[], object], repeats: int, warmup: int = 1) -> tuple[float, list[float]]:
-    for _ in range(warmup):
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, float]]:
+    """Time every function ``repeats`` times round-robin (after one warm-up call each).
+
+    Round-robin rather than one function after the other, so that load from other processes on shared cores
+    hits all of them alike and the ratios stay meaningful; the minimum is reported beside the median because
+    it is the least disturbed by such load.
+    """
+    for fn in fns.values():
         fn()
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: {"median_s": statistics.median(t), "min_s": min(t)} for name, t in times.items()}
 
 
 class Block(nn.Module):
@@ -135,7 +141,7 @@ def profile(repeats: int) -> dict[str, float]:
         "copy staged -> params": copy,
         "initialize_model kaiming_normal (total)": lambda: initialize_model(model, "kaiming_normal", seed=0),
     }
-    return {name: median_seconds(fn, repeats)[0] for name, fn in pieces.items()}
+    return {name: t["median_s"] for name, t in interleaved(pieces, repeats).items()}
 
 
 def part1(repeats: int) -> dict[str, dict[str, float]]:
@@ -152,34 +158,37 @@ def part1(repeats: int) -> dict[str, dict[str, float]]:
                                             lambda: torch.nn.init.trunc_normal_(t, 0.0, 0.02, -2.0, 2.0,
                                                                                 generator=g)),
     }
-    out: dict[str, dict[str, float]] = {}
+    fns: dict[str, Callable[[], object]] = {}
     for name, (ours, theirs) in cases.items():
-        ours_s, _ = median_seconds(ours, repeats)
-        theirs_s, _ = median_seconds(theirs, max(3, repeats // 2))
-        out[name] = {"ours_s": ours_s, "torch_s": theirs_s}
-    base = out["normal_"]["torch_s"]
-    for row in out.values():
-        row["ours_over_torch"] = row["ours_s"] / row["torch_s"]
-        row["ours_over_torch_normal"] = row["ours_s"] / base
+        fns[f"{name} ours"], fns[f"{name} torch"] = ours, theirs
+    timed = interleaved(fns, repeats)
+    base = timed["normal_ torch"]["median_s"]
+    out: dict[str, dict[str, float]] = {}
+    for name in cases:
+        ours_t, theirs_t = timed[f"{name} ours"], timed[f"{name} torch"]
+        out[name] = {"ours_s": ours_t["median_s"], "torch_s": theirs_t["median_s"], "ours_min_s": ours_t["min_s"],
+                     "torch_min_s": theirs_t["min_s"], "ours_over_torch": ours_t["median_s"] / theirs_t["median_s"],
+                     "ours_over_torch_normal": ours_t["median_s"] / base}
     return out
 
 
 def part2(repeats: int, tied: bool) -> dict[str, object]:
     model = build(tied)
     params = sum(p.numel() for p in model.parameters())
-    rows: dict[str, float] = {}
-    rows["torch default init (reset_parameters)"], _ = median_seconds(lambda: torch_reset(model), repeats)
-    rows["initialize_model kaiming_normal"], _ = median_seconds(
-        lambda: initialize_model(model, "kaiming_normal", seed=0), repeats)
-    rows["initialize_model trunc_normal std=.02"], _ = median_seconds(
-        lambda: initialize_model(model, "trunc_normal", std=0.02, a=-0.04, b=0.04, seed=0), repeats)
-    rows["fill_ floor"], _ = median_seconds(lambda: fill_floor(model), repeats)
-    base = rows["torch default init (reset_parameters)"]
+    timed = interleaved({
+        "torch default init (reset_parameters)": lambda: torch_reset(model),
+        "initialize_model kaiming_normal": lambda: initialize_model(model, "kaiming_normal", seed=0),
+        "initialize_model trunc_normal std=.02": lambda: initialize_model(
+            model, "trunc_normal", std=0.02, a=-0.04, b=0.04, seed=0),
+        "fill_ floor": lambda: fill_floor(model),
+    }, repeats)
+    base = timed["torch default init (reset_parameters)"]["median_s"]
     return {
         "parameters": params,
         "tied": tied,
-        "median_s": rows,
-        "over_torch_default": {k: v / base for k, v in rows.items()},
+        "median_s": {k: v["median_s"] for k, v in timed.items()},
+        "min_s": {k: v["min_s"] for k, v in timed.items()},
+        "over_torch_default": {k: v["median_s"] / base for k, v in timed.items()},
         "gbytes": params * 4 / 1e9,
     }
 
@@ -213,9 +222,10 @@ def main() -> None:
     for m in models:
         print(f"\nGPT-2-medium stack, {m['parameters'] / 1e6:.1f}M parameters ({m['gbytes']:.2f} GB), "
               f"tied head: {m['tied']}")
-        print(f"{'operation':<42}{'median s':>10}{'/ torch default':>17}")
+        print(f"{'operation':<42}{'median s':>10}{'min s':>8}{'/ torch default':>17}")
         for name, seconds in m["median_s"].items():  # type: ignore[attr-defined]
-            print(f"{name:<42}{seconds:>10.3f}{m['over_torch_default'][name]:>17.2f}")  # type: ignore[index]
+            print(f"{name:<42}{seconds:>10.3f}{m['min_s'][name]:>8.3f}"  # type: ignore[index]
+                  f"{m['over_torch_default'][name]:>17.2f}")  # type: ignore[index]
 
     if args.profile:
         pieces = profile(args.repeats)
@@ -225,7 +235,7 @@ def main() -> None:
             print(f"{name:<50}{seconds:>10.3f}")
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2, default=lambda o: o if math.isfinite(o) else None) + "\n")
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {RESULTS}")
 
 
