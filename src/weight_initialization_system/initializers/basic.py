@@ -118,7 +118,14 @@ def trunc_normal_(
         work = tensor if native else torch.empty(
             tensor.shape, dtype=torch.float64 if far_tail else torch.float32, device=tensor.device
         )
-        work.uniform_(2.0 * _phi(alpha) - 1.0, 2.0 * _phi(beta) - 1.0, generator=generator)
+        u_lo, u_hi = 2.0 * _phi(alpha) - 1.0, 2.0 * _phi(beta) - 1.0
+        work.uniform_(u_lo, u_hi, generator=generator)
+        # A wide or one-sided interval puts u's bound at ±1 in the working precision; erfinv(±1) = ±inf would
+        # then land on the bound (a -100σ value for trunc_normal_(std=0.02) with the default a=-2) or stay inf.
+        # Keep u strictly inside (-1, 1): the inverse CDF then ends at the dtype's last representable quantile.
+        u_max = 1.0 - torch.finfo(work.dtype).eps / 2
+        if u_lo < -u_max or u_hi > u_max:
+            work.clamp_(-u_max, u_max)
         work.erfinv_()
         work.mul_(_SQRT2)
     if mirrored:
