@@ -86,7 +86,7 @@ def _existing(module: nn.Module, name: str, kind: ParamNormKind) -> nn.Module | 
     if not kinds:
         return None
     if kinds == [kind]:
-        first: nn.Module = module.parametrizations[name][0]  # type: ignore[index, union-attr]
+        first: nn.Module = module.parametrizations[name][0]  # type: ignore[index, union-attr, assignment]
         return first
     raise WeightInitError(
         f"{type(module).__name__}.{name} is already parametrized by {kinds}; refusing to stack {kind!r} on it. "
