@@ -216,6 +216,12 @@ class _Calibrator:
         return output if iterations else None
 
 
+def _finite_positive(argument: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise WeightInitError(f"Argument `{argument}` must be a positive finite number. Received: {argument}={value!r}")
+    return positive(argument, value)
+
+
 def _std(y: torch.Tensor) -> float:
     return float(y.float().std())
 
@@ -301,8 +307,8 @@ def lsuv_init(
     >>> report.converged
     True
     """
-    target_std = positive("target_std", target_std)
-    tol = positive("tol", tol)
+    target_std = _finite_positive("target_std", target_std)
+    tol = _finite_positive("tol", tol)
     if not isinstance(max_iters, int) or isinstance(max_iters, bool) or max_iters < 0:
         raise WeightInitError(f"Argument `max_iters` must be a non-negative int. Received: max_iters={max_iters!r}")
     check_choice("statistic", statistic, ("std", "second_moment"))
