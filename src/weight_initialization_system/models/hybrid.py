@@ -75,7 +75,8 @@ class CNNTransformerHybrid(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, num_classes)`` for images ``(batch, input_channels, image_size, image_size)``."""
-        if images.shape[-2:] != (self.image_size, self.image_size):
+        size = images.shape[-2:]
+        if isinstance(size, torch.Size) and size != (self.image_size, self.image_size):  # not an fx Proxy
             raise WeightInitError(f"Expected {self.image_size}x{self.image_size} images. "
                                   f"Received: shape {tuple(images.shape)}")
         x = self.patch_conv(self.conv_stem(images)).flatten(2).transpose(1, 2) + self.pos_embedding

@@ -85,7 +85,7 @@ class CustomTransformerModel(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, length, vocab_size)`` for integer ``tokens`` of shape ``(batch, length)``."""
         length = tokens.size(1)
-        if length > self.max_seq_len:
+        if isinstance(length, int) and length > self.max_seq_len:  # not an fx Proxy: checkable
             raise WeightInitError(f"Sequence length {length} exceeds max_seq_len={self.max_seq_len}")
         x = self.token_embedding(tokens)
         if self.position_embedding is not None:

@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import calculate_gain, get_initializer
-from ._plan import check_int, check_number, constant, normal, run_rule, weight_decision
+from ._plan import Rule, check_int, check_number, constant, normal, run_rule, weight_decision
 from ._structure import TransformerBlockInfo, is_linear_like, model_width, residual_blocks, transformer_blocks
 from .result import InitResult
 from .walker import Decision, ParamSite
@@ -30,6 +30,7 @@ __all__ = [
     "lstm_bias_",
     "lstm_init",
     "rnn_initialization",
+    "rnn_rule",
     "transformer_init",
     "transformer_initialization",
 ]
@@ -283,6 +284,11 @@ def rnn_initialization(
             raise WeightInitError(f"Argument `num_layers` does not match the model ({'; '.join(wrong)}). "
                                   f"Received: num_layers={num_layers}")
     forget = check_number("forget_bias", forget_bias, positive=False)
+    return run_rule(model, "rnn_initialization", rnn_rule(forget), seed=seed)
+
+
+def rnn_rule(forget: float = 1.0) -> Rule:
+    """The per-parameter rule of :func:`rnn_initialization` (also used by ``auto`` for recurrent layers)."""
     xavier, orthogonal = get_initializer("xavier_uniform"), get_initializer("orthogonal")
     lstm_bias = get_initializer(lstm_bias_, forget_bias=forget)
 
@@ -311,7 +317,7 @@ def rnn_initialization(
             return Decision(constant(0.0), "bias = 0")
         return "unknown recurrent parameter: left alone"
 
-    return run_rule(model, "rnn_initialization", rule, seed=seed)
+    return rule
 
 
 #: ``WeightInitializer.lstm_init``: :func:`rnn_initialization` on a module (an ``nn.LSTM`` or any model).
