@@ -131,11 +131,24 @@ def transformer_blocks(model: nn.Module) -> list[TransformerBlockInfo]:
         linears = tuple(n for n, m in modules.items() if _inside(n, block)
                         and (is_linear_like(m) or isinstance(m, nn.MultiheadAttention)))
         norm_first = getattr(modules[block], "norm_first", None)
+        if not isinstance(norm_first, bool):
+            norm_first = _pre_ln_by_order(modules, block, attention)
         blocks.append(TransformerBlockInfo(
             block, attention, _attention_width(att_module, att_linears), query, key, value, fused, outputs,
             linears, norm_first if isinstance(norm_first, bool) else None,
         ))
     return blocks
+
+
+def _pre_ln_by_order(modules: dict[str, nn.Module], block: str, attention: str) -> bool | None:
+    """Pre-LN when the block's first LayerNorm (module order) comes before its attention (GPT-2 ``ln_1``,
+    timm ``norm1``); post-LN when it comes later (BERT's ``attention.output.LayerNorm``); ``None`` without one."""
+    seen_attention = False
+    for name, module in modules.items():
+        seen_attention = seen_attention or name == attention
+        if _inside(name, block) and name != block and isinstance(module, nn.LayerNorm | nn.RMSNorm):
+            return not seen_attention
+    return None
 
 
 def model_width(model: nn.Module, blocks: list[TransformerBlockInfo]) -> int | None:

@@ -57,6 +57,7 @@ from ..analysis.topology import LayerInfo, trace_topology
 from ..data_dependent import lsuv_init
 from ..errors import WeightInitError
 from ..initializers import calculate_gain, get_initializer, second_moment_gain
+from ..initializers.fans import _is_hf_conv1d
 from ._plan import constant, normal, weight_decision
 from .architectures import rnn_rule
 from .result import InitResult
@@ -227,8 +228,11 @@ def _decide(site: ParamSite, info: LayerInfo | None, branches: int, recurrent: A
     if info is None:
         init = get_initializer("kaiming_normal", nonlinearity="linear")
         return weight_decision(site, init, "not traced: gain 1, Kaiming normal (LeCun)")
-    rows = site.tensor.shape[0] // site.blocks
-    rec = recommend_layer(info, residual_branches=branches, matrix_shape=(rows, site.tensor[0].numel()))
+    if _is_hf_conv1d(module):  # stores (in, out): an output unit's weights are a column
+        shape = (int(site.tensor.shape[1]), int(site.tensor.shape[0]))
+    else:
+        shape = (int(site.tensor.shape[0]) // site.blocks, int(site.tensor[0].numel()))
+    rec = recommend_layer(info, residual_branches=branches, matrix_shape=shape)
     init = get_initializer(rec.initializer, **rec.kwargs)
     return weight_decision(site, init, rec.reason)
 
