@@ -35,7 +35,8 @@ def test_transformer_forward_shape_and_attention_names() -> None:
     assert model(tokens).shape == (3, 7, 50)
     names = [n for n, _ in model.named_parameters()]
     attention = [n for n in names if "attention" in n]
-    assert len(attention) == 2 * 8  # q, k, v, out weight + bias per block
+    assert len(attention) == 2 * 4  # q, k, v, out weights per block, no biases
+    assert all(p.dim() == 2 for n, p in model.named_parameters() if "attention" in n)
     _train_step(model, tokens, torch.randint(0, 50, (3, 7)))
 
 

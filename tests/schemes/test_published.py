@@ -146,7 +146,7 @@ def test_rezero_zeros_gates_only() -> None:
     model = CustomTransformerModel(30, 16, nhead=2, residual_gate=True)
     query = model.blocks[0].attention.query.weight.detach().clone()
     result = apply_scheme(model, "skipinit", seed=0)
-    assert set(result.initialized) == {f"blocks.{i}.{g}" for i in range(2) for g in ("attention_gate", "mlp_gate")}
+    assert set(result.initialized) == {f"blocks.{i}.{g}" for i in range(2) for g in ("attn_gate", "mlp_gate")}
     assert torch.equal(model.blocks[0].attention.query.weight, query)
     tokens = torch.randint(0, 30, (2, 5))
     h = model.token_embedding(tokens) + model.position_embedding(torch.arange(5))

@@ -73,7 +73,8 @@ class MultiHeadSelfAttention(nn.Module):
     """Multi-head self-attention with separate ``query``/``key``/``value`` projections and an ``out_proj``.
 
     Separate projections (instead of one fused ``qkv``) let schemes treat them differently: μP zero-inits the
-    query, DeepNet scales ``value`` and ``out_proj`` but not ``query``/``key``.
+    query, DeepNet scales ``value`` and ``out_proj`` but not ``query``/``key``. The projections have no bias
+    (as in PaLM and LLaMA), so every parameter whose name contains ``attention`` is a 2-D matrix.
 
     .. math::
         \\operatorname{Attn}(x) = W_o\\,\\operatorname{softmax}\\!\\big(QK^\\top/\\sqrt{d_h} + M\\big)V
@@ -88,10 +89,10 @@ class MultiHeadSelfAttention(nn.Module):
                 f"Argument `d_model` must be divisible by `nhead`. Received: d_model={d_model}, nhead={nhead}"
             )
         self.d_model, self.nhead, self.causal, self.dropout = d_model, nhead, causal, dropout
-        self.query = nn.Linear(d_model, d_model)
-        self.key = nn.Linear(d_model, d_model)
-        self.value = nn.Linear(d_model, d_model)
-        self.out_proj = nn.Linear(d_model, d_model)
+        self.query = nn.Linear(d_model, d_model, bias=False)
+        self.key = nn.Linear(d_model, d_model, bias=False)
+        self.value = nn.Linear(d_model, d_model, bias=False)
+        self.out_proj = nn.Linear(d_model, d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
@@ -128,7 +129,7 @@ class TransformerBlock(nn.Module):
     - post-LN (``norm_first=False``, original Transformer/BERT): ``LN(α·x + g·attention(x))``, then the MLP;
       ``α`` is ``residual_scale`` (1 normally, ``(2N)^{1/4}`` after the DeepNet scheme).
 
-    ``g`` are the optional scalar ``attention_gate``/``mlp_gate`` parameters (``residual_gate=True``), 1 at
+    ``g`` are the optional scalar ``attn_gate``/``mlp_gate`` parameters (``residual_gate=True``), 1 at
     construction, set to 0 by the ReZero/SkipInit scheme.
     """
 
@@ -152,7 +153,7 @@ class TransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.mlp = FeedForward(d_model, dim_feedforward, activation)
         self.dropout = nn.Dropout(dropout)
-        self.attention_gate: nn.Parameter | None = nn.Parameter(torch.ones(1)) if residual_gate else None
+        self.attn_gate: nn.Parameter | None = nn.Parameter(torch.ones(1)) if residual_gate else None
         self.mlp_gate: nn.Parameter | None = nn.Parameter(torch.ones(1)) if residual_gate else None
 
     @staticmethod
@@ -161,10 +162,10 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.norm_first:
-            x = x + self._gated(self.dropout(self.attention(self.norm1(x))), self.attention_gate)
+            x = x + self._gated(self.dropout(self.attention(self.norm1(x))), self.attn_gate)
             return x + self._gated(self.dropout(self.mlp(self.norm2(x))), self.mlp_gate)
         alpha = self.residual_scale
-        x = self.norm1(alpha * x + self._gated(self.dropout(self.attention(x)), self.attention_gate))
+        x = self.norm1(alpha * x + self._gated(self.dropout(self.attention(x)), self.attn_gate))
         result: torch.Tensor = self.norm2(alpha * x + self._gated(self.dropout(self.mlp(x)), self.mlp_gate))
         return result
 

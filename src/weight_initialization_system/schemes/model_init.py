@@ -9,6 +9,7 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import BoundInitializer, InitFn, get_initializer
+from .auto import auto_initialize
 from .result import InitResult
 from .walker import BiasInit, Decision, ParamSite, apply_decisions, bias_decision, select_sites
 
@@ -99,8 +100,6 @@ def initialize_model(
             raise WeightInitError("method='auto' chooses the initializer per layer and accepts only `seed` and "
                                   "`sample`; include/exclude/bias_init/skip_frozen/initializer arguments are not "
                                   "supported with it.")
-        from .auto import auto_initialize  # auto builds on analysis and data_dependent, which import schemes
-
         return auto_initialize(model, sample=sample, seed=seed)
     if sample is not None:
         raise WeightInitError(f"Argument `sample` is only used by method='auto'. Received: method={method!r}")

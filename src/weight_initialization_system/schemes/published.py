@@ -447,7 +447,7 @@ def rezero(model: nn.Module, *, seed: int | None = None) -> InitResult:
         x_{l+1} = x_l + \\alpha_l\\, F(x_l),\\qquad \\alpha_l = 0
 
     Every block starts as the identity, so signal and gradient pass unchanged through any depth. The gates are
-    scalar parameters of the residual blocks (``attention_gate``/``mlp_gate``/``residual_gate`` in the
+    scalar parameters of the residual blocks (``attn_gate``/``mlp_gate``/``residual_gate`` in the
     reference models, or any one-element parameter whose name contains ``gate``, ``alpha``, ``rezero`` or
     ``skipinit``); all other parameters are left as they are.
     """
