@@ -1,0 +1,111 @@
+"""The architecture schemes a config may name under ``architecture_specific``, and how to call them.
+
+``transformer_init`` / ``cnn_init`` / ``rnn_init`` (the seed's ``WeightInitializer`` names, with the aliases
+``transformer_initialization``, ``conv_init``, ``cnn_initialization``, ``lstm_init``, ``rnn_initialization``)
+run the architecture schemes of :mod:`weight_initialization_system.schemes.architectures`; any name from
+:func:`~weight_initialization_system.schemes.published.list_schemes` runs that published scheme. Arguments the
+model already determines (``d_model``, ``num_layers``) are read from the model when the config leaves them out.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from torch import nn
+
+from ..schemes import InitResult
+from .arguments import format_pydantic_error, signature_model
+
+__all__ = ["architecture_method_names", "check_architecture_method", "infer_argument", "run_architecture_method"]
+
+_ALIASES: dict[str, dict[str, str]] = {
+    "transformer": {"transformer_init": "transformer_initialization",
+                    "transformer_initialization": "transformer_initialization"},
+    "cnn": {"cnn_init": "cnn_initialization", "conv_init": "cnn_initialization",
+            "cnn_initialization": "cnn_initialization"},
+    "rnn": {"rnn_init": "rnn_initialization", "lstm_init": "rnn_initialization",
+            "rnn_initialization": "rnn_initialization"},
+}
+#: Config keys that are not scheme arguments. ``d_model_scaling: false`` pins the transformer scheme to its
+#: fixed std instead of the 1/√d_model one, by passing ``d_model=None`` where the scheme allows it.
+_CONFIG_ONLY = ("d_model_scaling",)
+
+
+def _published() -> list[str]:
+    from ..schemes.published import list_schemes
+
+    return list(list_schemes())
+
+
+def architecture_method_names(arch: str) -> list[str]:
+    """Scheme names valid under ``architecture_specific.<arch>``: the architecture's own and published ones."""
+    return [*_ALIASES.get(arch, {}), *_published()]
+
+
+def _scheme_function(arch: str, method: str) -> tuple[Callable[..., InitResult], bool]:
+    """The callable and whether it is a published scheme (called as ``apply_scheme(model, name, **kw)``)."""
+    if method in _ALIASES.get(arch, {}):
+        from ..schemes import architectures
+
+        fn: Callable[..., InitResult] = getattr(architectures, _ALIASES[arch][method])
+        return fn, False
+    from ..schemes.published import get_scheme
+
+    return get_scheme(method), True
+
+
+def check_architecture_method(arch: str, method: str, arguments: Mapping[str, Any], path: str) -> list[str]:
+    """Problems with ``arguments`` for the scheme ``method``, checked against its signature.
+
+    Arguments the model determines (``d_model``, ``num_layers``) may be left out: they are inferred when applied.
+    """
+    fn, _ = _scheme_function(arch, method)
+    problems = [f"{path}.{key}: expected true | false, got {arguments[key]!r}"
+                for key in _CONFIG_ONLY if key in arguments and not isinstance(arguments[key], bool)]
+    model = signature_model(fn, partial=True)
+    try:
+        model.model_validate({k: v for k, v in arguments.items() if k not in _CONFIG_ONLY})
+    except ValidationError as error:
+        allowed = [*model.model_fields, *_CONFIG_ONLY]
+        problems += [format_pydantic_error(e, path, allowed) for e in error.errors()]
+    return problems
+
+
+def infer_argument(model: nn.Module, name: str) -> Any:
+    """Read ``d_model`` or ``num_layers`` from the model, for schemes that need them."""
+    if name == "d_model":
+        for module in model.modules():
+            if isinstance(module, nn.Embedding):
+                return module.embedding_dim
+            if isinstance(module, nn.MultiheadAttention):
+                return module.embed_dim
+        return getattr(model, "d_model", None)
+    if name == "num_layers":
+        for module in model.modules():
+            if isinstance(module, nn.RNNBase):
+                return module.num_layers
+    return None
+
+
+def run_architecture_method(
+    model: nn.Module, arch: str, method: str, arguments: Mapping[str, Any], *, seed: int
+) -> InitResult:
+    """Call the scheme on ``model`` with the config's arguments, inferred ``d_model``/``num_layers`` and ``seed``."""
+    fn, published = _scheme_function(arch, method)
+    kwargs = {k: v for k, v in arguments.items() if k not in _CONFIG_ONLY}
+    params = inspect.signature(fn).parameters
+    for name in ("d_model", "num_layers"):
+        if name in params and name not in kwargs:
+            kwargs[name] = infer_argument(model, name)
+    if arguments.get("d_model_scaling") is False and "d_model" in params:
+        kwargs["d_model"] = None
+    if "seed" in params:
+        kwargs["seed"] = seed
+    if published:
+        from ..schemes.published import apply_scheme
+
+        return apply_scheme(model, method, **kwargs)
+    return fn(model, **kwargs)
