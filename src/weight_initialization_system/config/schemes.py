@@ -19,7 +19,7 @@ from torch import nn
 from ..schemes import InitResult
 from .arguments import format_pydantic_error, signature_model
 
-__all__ = ["architecture_method_names", "check_architecture_method", "infer_argument", "run_architecture_method"]
+__all__ = ["architecture_method_names", "check_architecture_method", "run_architecture_method"]
 
 _ALIASES: dict[str, dict[str, str]] = {
     "transformer": {"transformer_init": "transformer_initialization",
@@ -29,8 +29,7 @@ _ALIASES: dict[str, dict[str, str]] = {
     "rnn": {"rnn_init": "rnn_initialization", "lstm_init": "rnn_initialization",
             "rnn_initialization": "rnn_initialization"},
 }
-#: Config keys that are not scheme arguments. ``d_model_scaling: false`` pins the transformer scheme to its
-#: fixed std instead of the 1/√d_model one, by passing ``d_model=None`` where the scheme allows it.
+#: Config keys that are not scheme arguments (``d_model_scaling``: see :func:`run_architecture_method`).
 _CONFIG_ONLY = ("d_model_scaling",)
 
 
@@ -45,16 +44,11 @@ def architecture_method_names(arch: str) -> list[str]:
     return [*_ALIASES.get(arch, {}), *_published()]
 
 
-def _scheme_function(arch: str, method: str) -> tuple[Callable[..., InitResult], bool]:
-    """The callable and whether it is a published scheme (called as ``apply_scheme(model, name, **kw)``)."""
-    if method in _ALIASES.get(arch, {}):
-        from ..schemes import architectures
+def _architecture_function(arch: str, method: str) -> Callable[..., InitResult]:
+    from ..schemes import architectures
 
-        fn: Callable[..., InitResult] = getattr(architectures, _ALIASES[arch][method])
-        return fn, False
-    from ..schemes.published import get_scheme
-
-    return get_scheme(method), True
+    fn: Callable[..., InitResult] = getattr(architectures, _ALIASES[arch][method])
+    return fn
 
 
 def check_architecture_method(arch: str, method: str, arguments: Mapping[str, Any], path: str) -> list[str]:
@@ -62,9 +56,11 @@ def check_architecture_method(arch: str, method: str, arguments: Mapping[str, An
 
     Arguments the model determines (``d_model``, ``num_layers``) may be left out: they are inferred when applied.
     """
-    fn, _ = _scheme_function(arch, method)
     problems = [f"{path}.{key}: expected true | false, got {arguments[key]!r}"
                 for key in _CONFIG_ONLY if key in arguments and not isinstance(arguments[key], bool)]
+    if method not in _ALIASES.get(arch, {}):
+        return problems  # published schemes check their own arguments before touching the model
+    fn = _architecture_function(arch, method)
     model = signature_model(fn, partial=True)
     try:
         model.model_validate({k: v for k, v in arguments.items() if k not in _CONFIG_ONLY})
@@ -74,38 +70,20 @@ def check_architecture_method(arch: str, method: str, arguments: Mapping[str, An
     return problems
 
 
-def infer_argument(model: nn.Module, name: str) -> Any:
-    """Read ``d_model`` or ``num_layers`` from the model, for schemes that need them."""
-    if name == "d_model":
-        for module in model.modules():
-            if isinstance(module, nn.Embedding):
-                return module.embedding_dim
-            if isinstance(module, nn.MultiheadAttention):
-                return module.embed_dim
-        return getattr(model, "d_model", None)
-    if name == "num_layers":
-        for module in model.modules():
-            if isinstance(module, nn.RNNBase):
-                return module.num_layers
-    return None
-
-
 def run_architecture_method(
     model: nn.Module, arch: str, method: str, arguments: Mapping[str, Any], *, seed: int
 ) -> InitResult:
-    """Call the scheme on ``model`` with the config's arguments, inferred ``d_model``/``num_layers`` and ``seed``."""
-    fn, published = _scheme_function(arch, method)
+    """Call the scheme on ``model`` with the config's arguments and ``seed``.
+
+    ``d_model_scaling: true`` selects the transformer scheme's ``std = d_model^{-1/2}`` (``std=None``) unless
+    the config sets ``std`` itself; ``false`` keeps its fixed ``std``.
+    """
     kwargs = {k: v for k, v in arguments.items() if k not in _CONFIG_ONLY}
-    params = inspect.signature(fn).parameters
-    for name in ("d_model", "num_layers"):
-        if name in params and name not in kwargs:
-            kwargs[name] = infer_argument(model, name)
-    if arguments.get("d_model_scaling") is False and "d_model" in params:
-        kwargs["d_model"] = None
-    if "seed" in params:
-        kwargs["seed"] = seed
-    if published:
+    if method not in _ALIASES.get(arch, {}):
         from ..schemes.published import apply_scheme
 
-        return apply_scheme(model, method, **kwargs)
-    return fn(model, **kwargs)
+        return apply_scheme(model, method, seed=seed, **kwargs)
+    fn = _architecture_function(arch, method)
+    if arguments.get("d_model_scaling") is True and "std" in inspect.signature(fn).parameters:
+        kwargs.setdefault("std", None)
+    return fn(model, seed=seed, **kwargs)
