@@ -62,8 +62,9 @@ def measure_output_stds(model: nn.Module, call: object) -> dict[str, float]:
     stds: dict[str, float] = {}
     handles = []
     out_projs = {id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention)}
+    covered = (nn.Linear, nn.modules.conv._ConvNd, nn.MultiheadAttention)
     for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.modules.conv._ConvNd, nn.MultiheadAttention)) and id(module) not in out_projs:
+        if isinstance(module, covered) and id(module) not in out_projs:
 
             def hook(m: nn.Module, args: object, output: object, name: str = name) -> None:
                 y = output[0] if isinstance(output, tuple) else output

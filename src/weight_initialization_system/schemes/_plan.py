@@ -12,7 +12,16 @@ from ..initializers import BoundInitializer, get_initializer
 from .result import InitResult
 from .walker import Decision, ParamSite, apply_decisions, select_sites
 
-__all__ = ["Rule", "check_int", "check_number", "constant", "normal", "run_rule", "weight_decision"]
+__all__ = [
+    "Rule",
+    "check_int",
+    "check_number",
+    "chunk_scaled_",
+    "constant",
+    "normal",
+    "run_rule",
+    "weight_decision",
+]
 
 #: A scheme's rule: a :class:`Decision` for a parameter, or a reason (``str``) to leave it alone.
 Rule = Callable[[ParamSite], Decision | str]
@@ -69,3 +78,28 @@ def check_int(argument: str, value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise WeightInitError(f"Argument `{argument}` must be a positive integer. Received: {argument}={value!r}")
     return value
+
+
+def chunk_scaled_(
+    tensor: torch.Tensor,
+    initializer: str,
+    scales: tuple[float, ...],
+    init_kwargs: dict[str, float] | None = None,
+    dim: int = 0,
+    *,
+    fans: tuple[int, int] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Initialize each of ``len(scales)`` chunks of a fused weight (q/k/v) separately, then scale chunk ``i``
+    by ``scales[i]`` (a zero scale gives a zero block: μP's zero query).
+
+    ``dim`` is the axis the blocks are stacked on (0 for ``nn.Linear``/``in_proj_weight``, 1 for Hugging Face's
+    ``Conv1D``, which stores ``(in, out)``); ``fans`` are the fans of one block.
+    """
+    init = get_initializer(initializer, **(init_kwargs or {}))
+    with torch.no_grad():
+        for chunk, scale in zip(tensor.chunk(len(scales), dim), scales, strict=True):
+            block = torch.empty_like(chunk)
+            init(block, fans=fans, generator=generator)
+            chunk.copy_(block.mul_(scale))
+    return tensor
