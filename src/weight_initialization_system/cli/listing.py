@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from typing import Any
 
 from ..initializers import GAINS, calculate_gain, get_spec, list_initializers, resolve_name
@@ -26,10 +27,19 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _schemes() -> list[dict[str, str]]:
-    from ..schemes.published import describe_scheme, list_schemes
+def _schemes() -> list[dict[str, Any]]:
+    from ..schemes import architectures
+    from ..schemes.published import get_scheme, list_schemes
 
-    return [{"name": name, "summary": describe_scheme(name)} for name in list_schemes()]
+    rows: list[dict[str, Any]] = []
+    for name in ("transformer_initialization", "cnn_initialization", "rnn_initialization"):
+        fn = getattr(architectures, name)
+        doc = (inspect.getdoc(fn) or "").split("\n", 1)[0]
+        rows.append({"name": name, "arguments": list(inspect.signature(fn).parameters)[1:], "summary": doc})
+    for name in list_schemes():
+        spec = get_scheme(name)
+        rows.append({"name": spec.name, "arguments": spec.arguments(), "summary": spec.summary})
+    return rows
 
 
 def collect() -> dict[str, Any]:
@@ -52,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     out.print(table("Initializers", ["name", "aliases", "arguments", "summary"],
                     [(i["name"], ", ".join(i["aliases"]), ", ".join(i["arguments"]), i["summary"])
                      for i in data["initializers"]]))
-    out.print(table("Schemes", ["name", "summary"], [(s["name"], s["summary"]) for s in data["schemes"]]))
+    out.print(table("Schemes (initialize_model(model, 'auto') chooses per layer)", ["name", "arguments", "summary"],
+                    [(s["name"], ", ".join(s["arguments"]), s["summary"]) for s in data["schemes"]]))
     out.print(table("Gains (calculate_gain)", ["nonlinearity", "gain"], list(data["gains"].items()),
                     numeric=["gain"]))
     return 0

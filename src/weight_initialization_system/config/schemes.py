@@ -36,7 +36,7 @@ _CONFIG_ONLY = ("d_model_scaling",)
 def _published() -> list[str]:
     from ..schemes.published import list_schemes
 
-    return list(list_schemes())
+    return list(list_schemes(aliases=True))
 
 
 def architecture_method_names(arch: str) -> list[str]:
@@ -58,9 +58,12 @@ def check_architecture_method(arch: str, method: str, arguments: Mapping[str, An
     """
     problems = [f"{path}.{key}: expected true | false, got {arguments[key]!r}"
                 for key in _CONFIG_ONLY if key in arguments and not isinstance(arguments[key], bool)]
-    if method not in _ALIASES.get(arch, {}):
-        return problems  # published schemes check their own arguments before touching the model
-    fn = _architecture_function(arch, method)
+    if method in _ALIASES.get(arch, {}):
+        fn = _architecture_function(arch, method)
+    else:
+        from ..schemes.published import get_scheme
+
+        fn = get_scheme(method).fn
     model = signature_model(fn, partial=True)
     try:
         model.model_validate({k: v for k, v in arguments.items() if k not in _CONFIG_ONLY})

@@ -50,7 +50,7 @@ th{background:#fafbfc;font-weight:600;position:sticky;top:0}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.flag td{background:#fff7ed}
 .scroll{max-height:460px;overflow:auto;border:1px solid var(--line);border-radius:6px}
-figure{margin:10px 0}figure img{display:block;width:100%;height:auto}
+figure{margin:10px 0}figure img{display:block;max-width:100%;height:auto;margin:0 auto}
 figcaption{color:var(--muted);font-size:12.5px;margin-top:4px}
 .note{color:var(--muted);font-size:12.5px}
 .pill{display:inline-block;border-radius:4px;padding:0 6px;font-size:12px;font-weight:600;color:#fff}

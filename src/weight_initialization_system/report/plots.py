@@ -110,9 +110,9 @@ def _bars(ax: Axes, histogram: Histogram, color: str) -> None:
 def weight_histograms(layers: Sequence[WeightLayer], limit: int = 12) -> Figure:
     """Per layer: the density of its weights and the variance-preserving normal N(0, expected_std²) (dashed)."""
     shown = _pick(layers, limit)
-    cols = min(4, max(1, len(shown)))
+    cols = 4
     rows = math.ceil(len(shown) / cols)
-    figure = _figure(2.6 * cols + 0.4, 2.1 * rows + 0.3)
+    figure = _figure(10.8, 2.2 * rows + 0.3)
     axes = _axes(figure, rows, cols)
     for ax, layer in zip(axes, shown, strict=False):
         _bars(ax, layer.histogram, _ACCENT)
@@ -131,14 +131,14 @@ def weight_histograms(layers: Sequence[WeightLayer], limit: int = 12) -> Figure:
     for ax in axes[len(shown):]:
         ax.set_visible(False)
     if shown and shown[0].expected_std:
-        axes[0].legend(loc="upper left", fontsize=7)
+        figure.legend(*axes[0].get_legend_handles_labels(), loc="outside upper right", fontsize=8)
     return figure
 
 
 @_styled
 def std_by_depth(layers: Sequence[WeightLayer]) -> Figure:
     """Actual weight std per layer against the variance-preserving std for its fans and activation (log scale)."""
-    figure = _figure(7.2, 3.0)
+    figure = _figure(10.8, 3.3)
     (ax,) = _axes(figure)
     depth = np.arange(1, len(layers) + 1)
     expected = [layer.expected_std if layer.expected_std else np.nan for layer in layers]
@@ -165,7 +165,7 @@ def _layer_ticks(ax: Axes, names: Sequence[str]) -> None:
 @_styled
 def signal_by_depth(signal: Sequence[SignalLayer], diagnosis: str | None) -> Figure:
     """Output variance per layer (log scale) and the fractions of dead and saturated units."""
-    figure = _figure(7.2, 3.0)
+    figure = _figure(10.8, 3.3)
     left, right = _axes(figure, 1, 2)
     depth = np.arange(1, len(signal) + 1)
     left.plot(depth, [max(s.variance, 1e-30) for s in signal], "o-", color=_ACCENT, markersize=4)
@@ -193,7 +193,7 @@ def _thresholds(ax: Axes) -> None:
 @_styled
 def gradient_norms(gradients: Sequence[GradientLayer]) -> Figure:
     """Gradient norm per weight layer on a log scale, with the notebook's vanishing and weak thresholds."""
-    figure = _figure(7.2, 3.0)
+    figure = _figure(10.8, 3.3)
     (ax,) = _axes(figure)
     depth = np.arange(1, len(gradients) + 1)
     norms = [max(g.norm, 1e-30) for g in gradients]
@@ -214,7 +214,7 @@ def gradient_norms(gradients: Sequence[GradientLayer]) -> Figure:
 @_styled
 def jacobian_spectrum(singular_values: Sequence[float]) -> Figure:
     """The input-output Jacobian's singular values, sorted, against 1 (dynamical isometry)."""
-    figure = _figure(7.2, 2.8)
+    figure = _figure(10.8, 3.1)
     left, right = _axes(figure, 1, 2)
     values = np.sort(np.asarray(singular_values, dtype=float))[::-1]
     left.plot(np.arange(1, len(values) + 1), np.maximum(values, 1e-30), "o-", color=_ACCENT, markersize=3)
@@ -240,7 +240,7 @@ def _labels(comparison: Comparison) -> list[str]:
 @_styled
 def comparison_panels(comparison: Comparison) -> Figure:
     """The notebook's four panels: gradients by layer, vanished layers, min/mean/max, health score."""
-    figure = _figure(10.5, 7.2)
+    figure = _figure(10.8, 7.6)
     ax1, ax2, ax3, ax4 = _axes(figure, 2, 2)
     results = comparison.results
     colors = [_PALETTE[i % len(_PALETTE)] for i in range(len(results))]
@@ -288,9 +288,9 @@ def comparison_panels(comparison: Comparison) -> Figure:
 def weight_distributions(comparison: Comparison) -> Figure:
     """The notebook's weight-distribution grid: all hidden weights of each initializer, mean and ±1σ marked."""
     results = comparison.results
-    cols = min(4, len(results))
+    cols = 4
     rows = math.ceil(len(results) / cols)
-    figure = _figure(2.7 * cols, 2.2 * rows)
+    figure = _figure(10.8, 2.3 * rows)
     axes = _axes(figure, rows, cols)
     for i, (ax, result) in enumerate(zip(axes, results, strict=False)):
         color = _PALETTE[i % len(_PALETTE)]
@@ -311,7 +311,7 @@ def weight_distributions(comparison: Comparison) -> Figure:
 @_styled
 def loss_curves(comparison: Comparison) -> Figure:
     """Training loss and test accuracy per epoch, one line per initializer."""
-    figure = _figure(10.5, 3.2)
+    figure = _figure(10.8, 3.4)
     left, right = _axes(figure, 1, 2)
     for i, result in enumerate(comparison.results):
         color = _PALETTE[i % len(_PALETTE)]
@@ -334,7 +334,7 @@ def loss_curves(comparison: Comparison) -> Figure:
 @_styled
 def lsuv_traces(traces: Sequence[Sequence[float]], target: float) -> Figure:
     """The notebook's LSUV calibration plot: the statistic per iteration for each layer, and the target."""
-    figure = _figure(7.2, 2.8)
+    figure = _figure(10.8, 3.1)
     (ax,) = _axes(figure)
     for i, trace in enumerate(traces):
         ax.plot(np.arange(1, len(trace) + 1), trace, "o-", color=_PALETTE[i % len(_PALETTE)],
