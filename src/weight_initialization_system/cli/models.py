@@ -89,6 +89,10 @@ class LoadedModel:
     data_free_reason: str = ""
 
 
+#: State-dict entries that are buffers, not parameters (BatchNorm statistics).
+_BUFFER_NAMES = ("running_mean", "running_var", "num_batches_tracked")
+
+
 class _Node(nn.Module):
     """A plain container so that a state dict's names become ``named_parameters()`` names."""
 
@@ -104,7 +108,7 @@ def _state_dict_module(state: Mapping[str, torch.Tensor]) -> nn.Module:
                 child = _Node()
                 node.add_module(part, child)
             node = child
-        if tensor.is_floating_point():
+        if tensor.is_floating_point() and leaf not in _BUFFER_NAMES:
             node.register_parameter(leaf, nn.Parameter(tensor, requires_grad=False))
         else:
             node.register_buffer(leaf, tensor)
