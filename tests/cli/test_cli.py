@@ -153,7 +153,8 @@ def test_state_dict_checkpoint_keeps_parameter_names(tmp_path: Path) -> None:
 
 def test_module_factory_and_inferred_sample(tmp_path: Path) -> None:
     source = tmp_path / "my_models.py"
-    source.write_text("import torch.nn as nn\n\ndef build():\n    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())\n")
+    source.write_text("import torch.nn as nn\n\n\ndef build():\n"
+                      "    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())\n")
     loaded = load_model(f"{source}:build")
     assert isinstance(loaded.model[0], nn.Conv2d)
     assert loaded.sample is not None

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from weight_initialization_system.models import mlp
-from weight_initialization_system.schemes import initialize_model
 from weight_initialization_system.report import (
     Comparison,
     Diagnosis,
@@ -28,6 +27,7 @@ from weight_initialization_system.report import (
     train,
 )
 from weight_initialization_system.report.plots import diagnosis_figures
+from weight_initialization_system.schemes import initialize_model
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(
@@ -47,7 +47,8 @@ def _diagnosis() -> Diagnosis:
     signal = [SignalLayer(f"{2 * i}", 0.0, 0.5**i, 0.1 * i, 0.0) for i in range(5)]
     grads = [GradientLayer(w.name, 10.0 ** -(i + 2), 1e-3) for i, w in enumerate(weights)]
     return Diagnosis("mlp", sum(p.numel() for p in model.parameters()), 0.55, weights, signal, "vanishing", grads,
-                     0.09, 0, 2, 6.0, 4.5, [0.5 + 0.01 * i for i in range(40)], [("0.weight", "kaiming_normal", "ReLU")],
+                     0.09, 0, 2, 6.0, 4.5, [0.5 + 0.01 * i for i in range(40)],
+                     [("0.weight", "kaiming_normal", "ReLU")],
                      [Fix("Signal is vanishing", "re-initialize", "weight-init init mlp --method auto", 1.0)])
 
 
@@ -104,7 +105,8 @@ def test_training_on_digits_learns_and_is_deterministic() -> None:
     assert curves[0].test_accuracy[-1] > 0.5  # chance is 0.1
 
 
-_PROBE = """<script>window.__e=[];addEventListener('error',e=>__e.push(String(e.message||(e.target&&e.target.src))),true);
+_PROBE = """<script>window.__e=[];
+addEventListener('error',e=>__e.push(String(e.message||(e.target&&e.target.src))),true);
 const _ce=console.error;console.error=(...a)=>{__e.push(a.join(' '));_ce(...a)};
 addEventListener('load',()=>{const im=[...document.images];document.body.dataset.images=im.length;
 document.body.dataset.broken=im.filter(i=>!(i.complete&&i.naturalWidth>0)).length;

@@ -140,6 +140,12 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {str(k): v for k, v in data.items()}
 
 
+def _sequences(size: int, batch_first: bool) -> Sample:
+    if batch_first:
+        return lambda batch, g: torch.randn(batch, 16, size, generator=g)
+    return lambda batch, g: torch.randn(16, batch, size, generator=g)
+
+
 def sample_input_for(model: nn.Module, shape: tuple[int, ...] | None = None) -> Sample | None:
     """A sample batch for a model we know nothing about, from its first layer (or ``shape`` without batch)."""
     if shape is not None:
@@ -154,9 +160,7 @@ def sample_input_for(model: nn.Module, shape: tuple[int, ...] | None = None) -> 
             channels, dims = module.in_channels, len(module.kernel_size)
             return lambda batch, g: torch.randn(batch, channels, *([32] * dims), generator=g)
         if isinstance(module, nn.RNNBase):
-            size, first = module.input_size, module.batch_first
-            return (lambda batch, g: torch.randn(batch, 16, size, generator=g)) if first else (
-                lambda batch, g: torch.randn(16, batch, size, generator=g))
+            return _sequences(module.input_size, module.batch_first)
     return None
 
 
@@ -221,7 +225,7 @@ def _zoo_model(package: str, name: str) -> tuple[nn.Module, Sample]:
     except ValueError:
         raise CLIError(f"Unknown transformers model type {name!r}",
                        "give a model type such as gpt2, bert or llama (built from its default config)") from None
-    model = AutoModel.from_config(config)
+    model = AutoModel.from_config(config)  # type: ignore[no-untyped-call]
     vocab = int(getattr(config, "vocab_size", 1000))
     return model, lambda batch, g: torch.randint(0, vocab, (batch, 16), generator=g)
 

@@ -66,9 +66,9 @@ class GlobalSettings(_Strict):
 
     default_method: str = "xavier_uniform"
     enable_analysis: bool = False
-    quality_threshold: float = Field(0.7, ge=0.0, le=1.0)
+    quality_threshold: float = Field(default=0.7, ge=0.0, le=1.0)
     bias_init: Literal["zeros", "keep", "uniform"] | float = "zeros"
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(default=None, ge=0)
 
 
 class MethodSettings(_WithArguments):
@@ -95,7 +95,7 @@ class WeightInitializationSettings(_Strict):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
 
-    global_: GlobalSettings = Field(default_factory=GlobalSettings, alias="global")
+    global_: GlobalSettings = Field(default_factory=lambda: GlobalSettings(), alias="global")
     methods: dict[str, MethodSettings] = Field(default_factory=dict)
     architecture_specific: dict[ArchitectureName, ArchitectureSettings] = Field(default_factory=dict)
     overrides: dict[str, OverrideSettings] = Field(default_factory=dict)
@@ -104,7 +104,8 @@ class WeightInitializationSettings(_Strict):
 class Config(_Strict):
     """A whole configuration file: one ``weight_initialization`` block."""
 
-    weight_initialization: WeightInitializationSettings = Field(default_factory=WeightInitializationSettings)
+    weight_initialization: WeightInitializationSettings = Field(
+        default_factory=lambda: WeightInitializationSettings())
 
     @property
     def settings(self) -> WeightInitializationSettings:

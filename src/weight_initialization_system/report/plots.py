@@ -11,12 +11,13 @@ import functools
 import io
 import math
 from collections.abc import Callable, Sequence
-from typing import ParamSpec
+from typing import Any, ParamSpec, cast
 
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .data import Comparison, Diagnosis, GradientLayer, Histogram, SignalLayer, WeightLayer
 
@@ -59,7 +60,7 @@ def _styled(fn: Callable[P, Figure]) -> Callable[P, Figure]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
-        with matplotlib.rc_context(_RC):
+        with matplotlib.rc_context(cast(Any, _RC)):
             return fn(*args, **kwargs)
 
     return wrapper
@@ -79,7 +80,7 @@ def _axes(figure: Figure, rows: int = 1, cols: int = 1) -> list[Axes]:
 def figure_uri(figure: Figure) -> str:
     """The figure as a base64 ``data:image/svg+xml`` URI (text as paths: no fonts needed in the browser)."""
     buffer = io.BytesIO()
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(cast(Any, _RC)):
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -92,7 +93,8 @@ def _pick(layers: Sequence[WeightLayer], limit: int) -> list[WeightLayer]:
     """At most ``limit`` layers: the worst-scored ones first, the rest spread evenly over depth, in model order."""
     if len(layers) <= limit:
         return list(layers)
-    worst = sorted(range(len(layers)), key=lambda i: layers[i].score if layers[i].score is not None else 1.0)
+    scores = [1.0 if layer.score is None else layer.score for layer in layers]
+    worst = sorted(range(len(layers)), key=lambda i: scores[i])
     chosen = set(worst[: limit // 2])
     for i in np.linspace(0, len(layers) - 1, limit).round().astype(int):
         if len(chosen) < limit:
@@ -159,7 +161,7 @@ def _layer_ticks(ax: Axes, names: Sequence[str]) -> None:
         ax.set_xticks(np.arange(1, len(names) + 1), [_short(n, 18) for n in names], rotation=30, ha="right",
                       fontsize=7)
     else:
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 @_styled
@@ -178,6 +180,8 @@ def signal_by_depth(signal: Sequence[SignalLayer], diagnosis: str | None) -> Fig
     right.plot(depth, [s.saturated_fraction for s in signal], "s-", color=_REFERENCE, markersize=4,
                label="saturated")
     right.set_ylim(-0.03, 1.03)
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_title("Dead / saturated units", loc="left")
     right.set_xlabel("layer (execution order)")
     right.set_ylabel("fraction of units")
@@ -252,9 +256,10 @@ def comparison_panels(comparison: Comparison) -> Figure:
     ax1.set_yscale("log")
     _thresholds(ax1)
     ax1.set_xlabel("layer number")
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set_ylabel("gradient magnitude (log scale)")
     ax1.set_title("Gradient flow by initialization method", loc="left")
-    ax1.legend(fontsize=6.5, loc="best", ncol=2)
+    ax1.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
     vanished = [r.vanished for r in results]
     bars = ax2.bar(x, vanished, color=colors, alpha=0.8)
@@ -342,6 +347,7 @@ def lsuv_traces(traces: Sequence[Sequence[float]], target: float) -> Figure:
     ax.axhline(target, color=_BAD, linestyle="--", linewidth=1, label=f"target ({target:g})")
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("E[y²] of the layer output")
     ax.set_title("LSUV calibration", loc="left")
     ax.legend(loc="best", ncol=2)

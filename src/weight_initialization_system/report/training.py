@@ -93,9 +93,9 @@ def train(
             losses.append(float("inf"))
             accuracies.append(accuracies[-1])
             continue
-        for batch in torch.randperm(len(data.x_train), generator=generator).split(batch_size):
+        for batch in torch.split(torch.randperm(len(data.x_train), generator=generator), batch_size):
             optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(data.x_train[batch]), data.y_train[batch]).backward()
+            torch.autograd.backward(F.cross_entropy(model(data.x_train[batch]), data.y_train[batch]))
             optimizer.step()
         loss, accuracy = _evaluate(model, data)
         losses.append(loss)
