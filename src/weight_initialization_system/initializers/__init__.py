@@ -10,6 +10,7 @@ from .fans import compute_fans, gate_blocks
 from .gains import GAINS, calculate_gain, second_moment_gain
 from .registry import (
     BoundInitializer,
+    InitFn,
     InitializerSpec,
     get_initializer,
     get_spec,
@@ -34,6 +35,7 @@ __all__ = [
     "GAINS",
     "TRUNCATED_NORMAL_STD_FACTOR",
     "BoundInitializer",
+    "InitFn",
     "InitializerSpec",
     "calculate_gain",
     "compute_fans",

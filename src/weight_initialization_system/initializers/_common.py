@@ -85,4 +85,4 @@ def initializer(
         with torch.no_grad():
             return fn(tensor, *args, **kwargs)
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]

@@ -174,9 +174,10 @@ def dirac_(tensor: torch.Tensor, groups: int = 1, gain: float = 1.0) -> torch.Te
         )
     per_group = tensor.size(0) // groups
     n = min(per_group, tensor.size(1))
-    centre = tuple(k // 2 for k in tensor.shape[2:])
+    centre = [k // 2 for k in tensor.shape[2:]]
     tensor.zero_()
     d = torch.arange(n, device=tensor.device)
     for g in range(groups):
-        tensor[(g * per_group + d, d, *centre)] = gain
+        index: tuple[torch.Tensor | int, ...] = (g * per_group + d, d, *centre)
+        tensor[index] = gain
     return tensor

@@ -25,6 +25,7 @@ from .variance import (
 
 __all__ = [
     "BoundInitializer",
+    "InitFn",
     "InitializerSpec",
     "get_initializer",
     "get_spec",

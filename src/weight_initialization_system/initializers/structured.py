@@ -32,7 +32,8 @@ def random_orthogonal(
     g.normal_(0.0, 1.0, generator=generator)
     q, r = torch.linalg.qr(g)
     q.mul_(torch.sgn(torch.diagonal(r)).where(torch.diagonal(r) != 0, 1.0))
-    return (q if tall else q.T).to(dtype)
+    result: torch.Tensor = (q if tall else q.T).to(dtype)
+    return result
 
 
 @initializer
@@ -63,7 +64,8 @@ def delta_orthogonal_(
     zeros elsewhere.
 
     .. math::
-        W[:, :, c] = \\text{gain}\\cdot Q,\\quad W[:, :, k \\ne c] = 0,\\quad Q^\\top Q = I \\ (\\text{out} \\ge \\text{in})
+        W[:, :, c] = \\text{gain}\\cdot Q,\\quad W[:, :, k \\ne c] = 0,\\quad
+        Q^\\top Q = I \\ (\\text{out} \\ge \\text{in})
 
     A convolution with this kernel is an orthogonal map at every position, which gives dynamical isometry in
     very deep (10,000-layer) vanilla CNNs. Needs ``out >= in`` for the map to be norm preserving; with fewer
@@ -73,8 +75,9 @@ def delta_orthogonal_(
     out_ch, in_ch = tensor.size(0), tensor.size(1)
     q = random_orthogonal(out_ch, in_ch, dtype=tensor.dtype, device=tensor.device, generator=generator)
     tensor.zero_()
-    centre = tuple(k // 2 for k in tensor.shape[2:])
-    tensor[(slice(None), slice(None), *centre)] = q.mul_(gain)
+    centre = [k // 2 for k in tensor.shape[2:]]
+    index: tuple[slice | int, ...] = (slice(None), slice(None), *centre)
+    tensor[index] = q.mul_(gain)
     return tensor
 
 

@@ -108,7 +108,10 @@ def xavier_uniform_(
     fans: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Glorot & Bengio (2010): :math:`\\mathcal{U}(-b, b)`, :math:`b = \\text{gain}\\sqrt{6/(\\text{fan\\_in} + \\text{fan\\_out})}`.
+    """Glorot & Bengio (2010): draw from :math:`\\mathcal{U}(-b, b)`.
+
+    .. math::
+        b = \\text{gain}\\sqrt{6/(\\text{fan\\_in} + \\text{fan\\_out})}
 
     >>> w = xavier_uniform_(torch.empty(3, 5), gain=calculate_gain("tanh"))
     """
@@ -123,7 +126,11 @@ def xavier_normal_(
     fans: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Glorot & Bengio (2010): :math:`\\mathcal{N}(0, \\sigma^2)`, :math:`\\sigma = \\text{gain}\\sqrt{2/(\\text{fan\\_in} + \\text{fan\\_out})}`."""
+    """Glorot & Bengio (2010): draw from :math:`\\mathcal{N}(0, \\sigma^2)`.
+
+    .. math::
+        \\sigma = \\text{gain}\\sqrt{2/(\\text{fan\\_in} + \\text{fan\\_out})}
+    """
     return variance_scaling_(tensor, positive("gain", gain) ** 2, "fan_avg", "normal", fans=fans,
                              generator=generator)
 

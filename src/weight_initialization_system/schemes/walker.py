@@ -1,0 +1,325 @@
+"""Walk a model's parameters, decide an initializer for each, and apply all decisions atomically.
+
+Every model-level operation (``initialize_model``, the architecture and published schemes, ``auto``) is a
+*rule* that maps a :class:`ParamSite` to a :class:`Decision`; :func:`apply_decisions` then draws every new
+value into a staging tensor from a name-keyed generator and only copies them into the model once all
+succeeded. Any error therefore leaves the model exactly as it was.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from ..errors import WeightInitError
+from ..initializers import BoundInitializer, compute_fans, gate_blocks, get_initializer
+from ..initializers._common import check_choice
+from .result import InitResult, ParamInit
+from .seeding import draw_seed, keyed_generator
+
+__all__ = [
+    "BiasInit",
+    "Decision",
+    "ParamKind",
+    "ParamSite",
+    "apply_decisions",
+    "classify",
+    "iter_sites",
+    "select_sites",
+]
+
+logger = logging.getLogger("weight_initialization_system")
+
+ParamKind = Literal["weight", "bias", "embedding", "norm_weight", "norm_bias", "unknown"]
+BiasInit = Literal["zeros", "keep", "uniform"] | float
+
+_WEIGHT_MODULES: tuple[type[nn.Module], ...] = (
+    nn.Linear,
+    nn.Bilinear,
+    nn.modules.conv._ConvNd,
+    nn.RNNBase,
+    nn.MultiheadAttention,
+)
+_NORM_MODULES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+)
+#: Below this many elements a parameter is drawn on the calling thread; above it, parameters are spread over
+#: a thread pool (torch's CPU generators are serial, so independent keyed generators parallelize).
+_PARALLEL_MIN_NUMEL = 1 << 20
+
+
+@dataclass(frozen=True)
+class ParamSite:
+    """One parameter as the walker sees it.
+
+    Attributes:
+        name: qualified name (for a parametrized weight, the effective name ``<module>.<attr>``).
+        module_name: qualified name of the owning module.
+        local_name: the attribute name inside the owning module.
+        module: the owning module.
+        tensor: the parameter, or the effective weight of a parametrized attribute.
+        kind: what the walker recognised it as.
+        fans: ``(fan_in, fan_out)`` of one block, or ``None`` for non-matrices.
+        blocks: independent blocks stacked along dim 0 (LSTM gates, q/k/v).
+        parametrized: whether the value is written through ``torch.nn.utils.parametrize``.
+    """
+
+    name: str
+    module_name: str
+    local_name: str
+    module: nn.Module
+    tensor: torch.Tensor
+    kind: ParamKind
+    fans: tuple[int, int] | None
+    blocks: int
+    parametrized: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one parameter: an initializer (or constant) and why."""
+
+    init: BoundInitializer
+    reason: str
+    fans: tuple[int, int] | None = None
+    blocks: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _is_hf_conv1d(module: nn.Module) -> bool:
+    return type(module).__name__ == "Conv1D" and hasattr(module, "nf")
+
+
+def _is_norm(module: nn.Module) -> bool:
+    # Named norms outside torch (LlamaRMSNorm, T5LayerNorm, ...) are recognised by class name.
+    return isinstance(module, _NORM_MODULES) or type(module).__name__.endswith("Norm")
+
+
+def classify(module: nn.Module, local_name: str, tensor: torch.Tensor) -> ParamKind:
+    """Recognise a parameter from its owning module and local name."""
+    if isinstance(module, nn.Embedding | nn.EmbeddingBag) and local_name == "weight":
+        return "embedding"
+    if _is_norm(module) and tensor.dim() == 1:
+        return "norm_weight" if local_name == "weight" else "norm_bias" if local_name == "bias" else "unknown"
+    if isinstance(module, _WEIGHT_MODULES) or _is_hf_conv1d(module):
+        if "bias" in local_name:
+            return "bias"
+        if tensor.dim() >= 2:
+            return "weight"
+    return "unknown"
+
+
+def _site(module_name: str, module: nn.Module, local: str, tensor: torch.Tensor, parametrized: bool) -> ParamSite:
+    name = f"{module_name}.{local}" if module_name else local
+    kind = classify(module, local, tensor)
+    fans = None
+    if kind in ("weight", "embedding") and tensor.dim() >= 2:
+        fans = compute_fans(tensor, module, local)
+    blocks = gate_blocks(module, local) if kind in ("weight", "bias") else 1
+    return ParamSite(name, module_name, local, module, tensor, kind, fans, blocks, parametrized)
+
+
+def iter_sites(model: nn.Module) -> Iterator[tuple[ParamSite, list[str]]]:
+    """Yield every distinct parameter once (tied ones under their first name) with its alias names."""
+    if not isinstance(model, nn.Module):
+        raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    names_of: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        names_of.setdefault(id(p), []).append(name)
+    seen: set[int] = set()
+    for module_name, module in model.named_modules():
+        if isinstance(module, parametrize.ParametrizationList):
+            continue
+        if parametrize.is_parametrized(module):
+            prefix = f"{module_name}." if module_name else ""
+            for local in module.parametrizations:  # type: ignore[union-attr]
+                originals = [p for p in module.parametrizations[local].parameters()]  # type: ignore[index]
+                seen.update(id(p) for p in originals)
+                yield _site(module_name, module, local, getattr(module, local), True), [
+                    n for p in originals for n in names_of.get(id(p), []) if not n.startswith(prefix + local)
+                ]
+        for local, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            site = _site(module_name, module, local, p, False)
+            yield site, [n for n in names_of.get(id(p), []) if n != site.name]
+
+
+def _compile_patterns(argument: str, patterns: str | Sequence[str] | None) -> list[str] | None:
+    if patterns is None:
+        return None
+    if isinstance(patterns, str):
+        return [patterns]
+    if not all(isinstance(p, str) for p in patterns):
+        raise WeightInitError(f"Argument `{argument}` must be a glob or a list of globs. Received: {patterns!r}")
+    return list(patterns)
+
+
+def select_sites(
+    model: nn.Module,
+    *,
+    include: str | Sequence[str] | None = None,
+    exclude: str | Sequence[str] | None = None,
+    skip_frozen: bool = True,
+) -> tuple[list[ParamSite], dict[str, str], dict[str, str]]:
+    """The parameters to act on, the skipped ones with reasons, and tied aliases.
+
+    ``include``/``exclude`` are :mod:`fnmatch` globs on parameter names (``"encoder.*.weight"``).
+
+    Raises:
+        WeightInitError: for lazy (uninitialized) parameters, or when ``include`` matches nothing.
+    """
+    inc = _compile_patterns("include", include)
+    exc = _compile_patterns("exclude", exclude)
+    sites: list[ParamSite] = []
+    skipped: dict[str, str] = {}
+    tied: dict[str, str] = {}
+    for site, aliases in iter_sites(model):
+        for alias in aliases:
+            tied[alias] = site.name
+        if isinstance(site.tensor, nn.parameter.UninitializedParameter):
+            raise WeightInitError(
+                f"Parameter {site.name!r} of {type(site.module).__name__} is lazy (uninitialized). "
+                "Run one forward pass with a sample input first so that its shape is known."
+            )
+        names = [site.name, *aliases]
+        if inc is not None and not any(fnmatch.fnmatchcase(n, pat) for n in names for pat in inc):
+            skipped[site.name] = "not matched by include"
+        elif exc is not None and any(fnmatch.fnmatchcase(n, pat) for n in names for pat in exc):
+            skipped[site.name] = "matched by exclude"
+        elif skip_frozen and not site.tensor.requires_grad:
+            skipped[site.name] = "frozen (requires_grad=False)"
+        else:
+            sites.append(site)
+    if inc is not None and not sites and not any(v == "frozen (requires_grad=False)" for v in skipped.values()):
+        raise WeightInitError(f"Argument `include` matched no parameter. Received: include={include!r}")
+    return sites, skipped, tied
+
+
+def bias_decision(site: ParamSite, bias_init: BiasInit) -> Decision | None:
+    """The decision for a layer bias: zeros, a constant, torch's default U(±1/√fan_in), or ``None`` (keep)."""
+    if isinstance(bias_init, (int, float)) and not isinstance(bias_init, bool):
+        return Decision(get_initializer("constant", val=float(bias_init)), f"bias = {float(bias_init)}")
+    check_choice("bias_init", bias_init, ("zeros", "keep", "uniform"))
+    if bias_init == "keep":
+        return None
+    if bias_init == "zeros":
+        return Decision(get_initializer("zeros"), "bias = 0")
+    weight = getattr(site.module, "weight", None)
+    fan_in = compute_fans(weight, site.module)[0] if isinstance(weight, torch.Tensor) and weight.dim() >= 2 else 0
+    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    return Decision(get_initializer("uniform", a=-bound, b=bound), "bias ~ U(±1/√fan_in), torch's default")
+
+
+def _check(site: ParamSite, decision: Decision) -> None:
+    tensor = site.tensor
+    if tensor.is_meta:
+        raise WeightInitError(
+            f"Parameter {site.name!r} is on the meta device and has no storage. Materialize the model first "
+            "(`model.to_empty(device=...)`) or use `materialize()`."
+        )
+    if not decision.init.spec.supports_ndim(tensor.dim()):
+        spec = decision.init.spec
+        need = f"{spec.min_ndim}" + (f" to {spec.max_ndim}" if spec.max_ndim != spec.min_ndim else "")
+        raise WeightInitError(
+            f"Initializer {spec.name!r} needs a tensor with {need} dimensions, but parameter {site.name!r} "
+            f"({type(site.module).__name__}) has shape {tuple(tensor.shape)}. Use include/exclude to restrict it."
+        )
+    if decision.blocks > 1 and tensor.size(0) % decision.blocks:
+        raise WeightInitError(f"Parameter {site.name!r}: {tensor.size(0)} rows do not split into "
+                              f"{decision.blocks} blocks")
+
+
+def _draw(site: ParamSite, decision: Decision, seed: int) -> torch.Tensor:
+    source = site.tensor
+    out = torch.empty(source.shape, dtype=source.dtype, device=source.device)
+    generator = keyed_generator(seed, site.name, source.device) if decision.init.spec.random else None
+    for block in out.chunk(decision.blocks, 0) if decision.blocks > 1 else (out,):
+        decision.init(block, fans=decision.fans, generator=generator)
+    padding_idx = decision.extra.get("padding_idx")
+    if padding_idx is not None:
+        out[padding_idx].zero_()
+    return out
+
+
+def apply_decisions(
+    model: nn.Module,
+    method: str,
+    decisions: Sequence[tuple[ParamSite, Decision]],
+    *,
+    seed: int | None,
+    skipped: dict[str, str] | None = None,
+    tied: dict[str, str] | None = None,
+) -> InitResult:
+    """Validate every decision, draw all new values, then write them into the model; all or nothing.
+
+    Each parameter's random stream comes from :func:`keyed_generator` (seed, parameter name), so values do not
+    depend on module order or on which other parameters exist. Without a seed, a base seed is drawn from
+    torch's global generator (``torch.manual_seed`` makes the call reproducible) and reported in the result.
+    """
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise WeightInitError(f"Argument `seed` must be a non-negative integer or None. Received: seed={seed!r}")
+    for site, decision in decisions:
+        _check(site, decision)
+    base_seed = draw_seed() if seed is None else seed
+
+    work = sorted(range(len(decisions)), key=lambda i: -decisions[i][0].tensor.numel())
+    staged: dict[int, torch.Tensor] = {}
+
+    def draw(i: int) -> None:
+        staged[i] = _draw(decisions[i][0], decisions[i][1], base_seed)
+
+    with torch.no_grad():
+        big = [i for i in work if decisions[i][0].tensor.numel() >= _PARALLEL_MIN_NUMEL
+               and decisions[i][0].tensor.device.type == "cpu"]
+        threads = min(len(big), torch.get_num_threads())
+        if threads > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(draw, big))
+        for i in work:
+            if i not in staged:
+                draw(i)
+        _commit(decisions, staged)
+
+    result = InitResult(method, base_seed, skipped=dict(skipped or {}), tied=dict(tied or {}))
+    for site, decision in decisions:
+        result.initialized[site.name] = ParamInit(
+            site.name, type(site.module).__name__, decision.init.name, dict(decision.init.kwargs),
+            decision.fans, decision.blocks, decision.reason,
+        )
+    logger.debug("initialized %d parameters with %s (seed %d)", len(decisions), method, base_seed)
+    return result
+
+
+def _commit(decisions: Sequence[tuple[ParamSite, Decision]], staged: dict[int, torch.Tensor]) -> None:
+    """Write staged values; parametrized attributes go first, through ``right_inverse``, with a backup."""
+    order = sorted(range(len(decisions)), key=lambda i: not decisions[i][0].parametrized)
+    backups: list[tuple[nn.Module, dict[str, torch.Tensor]]] = []
+    try:
+        for i in order:
+            site, value = decisions[i][0], staged[i]
+            if site.parametrized:
+                plist: nn.Module = site.module.parametrizations[site.local_name]  # type: ignore[index,assignment]
+                backups.append((plist, {n: p.detach().clone() for n, p in plist.named_parameters()}))
+                setattr(site.module, site.local_name, value)
+            else:
+                site.tensor.copy_(value)
+    except Exception:
+        for plist, saved in backups:
+            for n, p in plist.named_parameters():
+                p.copy_(saved[n])
+        raise
+
