@@ -41,7 +41,7 @@ def histogram(values: torch.Tensor, bins: int = _BINS) -> Histogram:
 
 def quality_score(model: nn.Module) -> float:
     """``check_initialization_quality(model)['overall_score']``."""
-    from ..analysis import check_initialization_quality
+    from ..analysis.quality import check_initialization_quality
 
     return float(check_initialization_quality(model)["overall_score"])
 
@@ -77,11 +77,21 @@ def gradient_summary(
         weak=int(flow.weak), health=float(flow.health_score), scale_free=float(flow.scale_free_score))
 
 
+def _finite(value: float) -> float | None:
+    """NaN marks a statistic that does not apply."""
+    return float(value) if math.isfinite(value) else None
+
+
+def _int(value: float) -> int | None:
+    return int(value) if math.isfinite(value) else None
+
+
 def _weights(model: nn.Module) -> tuple[list[WeightLayer], float]:
-    from ..analysis import analyze_weights, check_initialization_quality
+    from ..analysis.quality import check_initialization_quality
+    from ..analysis.statistics import analyze_weights
 
     stats = analyze_weights(model)
-    quality = check_initialization_quality(model)
+    quality = check_initialization_quality(model, stats=stats)
     scores = quality["parameter_scores"]
     params = dict(model.named_parameters())
     layers = []
@@ -90,9 +100,9 @@ def _weights(model: nn.Module) -> tuple[list[WeightLayer], float]:
             continue
         q = scores.get(name, {})
         layers.append(WeightLayer(
-            name=name, shape=list(params[name].shape), fan_in=s.get("fan_in"), fan_out=s.get("fan_out"),
+            name=name, shape=list(params[name].shape), fan_in=_int(s["fan_in"]), fan_out=_int(s["fan_out"]),
             mean=float(s["mean"]), std=float(s["std"]), min=float(s["min"]), max=float(s["max"]),
-            expected_std=s.get("expected_std"), score=q.get("score"), warnings=list(q.get("warnings", [])),
+            expected_std=_finite(s["expected_std"]), score=q.get("score"), warnings=list(q.get("warnings", [])),
             histogram=histogram(params[name])))
     return layers, float(quality["overall_score"])
 
@@ -140,7 +150,8 @@ def diagnose(
     jacobian: bool = True,
 ) -> Diagnosis:
     """Every analysis the model allows, gathered for the report. The model is left as it was."""
-    from ..analysis import jacobian_spectrum, recommend, signal_propagation
+    from ..analysis import jacobian_spectrum, signal_propagation
+    from ..analysis.recommend import recommend
 
     weights, score = _weights(model)
     diagnosis = Diagnosis(model=name, parameters=sum(p.numel() for p in model.parameters()), quality_score=score,
@@ -163,6 +174,8 @@ def diagnose(
             diagnosis.jacobian = [float(v) for v in jacobian_spectrum(model, x[:8]).singular_values]
         elif jacobian:
             diagnosis.skipped["jacobian"] = "integer inputs (tokens): the input-output Jacobian is not defined"
-    diagnosis.recommendations = [(r.name, r.initializer, r.reason) for r in recommend(model)]
+    diagnosis.recommendations = [
+        (layer, rec.initializer + "".join(f", {k}={v!r}" for k, v in rec.kwargs.items()), rec.reason)
+        for layer, rec in recommend(model).items()]
     diagnosis.fixes = _fixes(diagnosis)
     return diagnosis
