@@ -32,7 +32,8 @@ With a tolerance ``t`` (std may be off by a factor ``1 + t``), the per-weight sc
 
 where ``k_l`` is the layer's position in its chain: per-layer errors within tolerance compound like a random
 walk (``√k``), a systematic bias (xavier on ReLU: ``log ρ = −½ log 2`` per layer) linearly, so the latter is
-caught however small per layer. ``s_l`` is 0 for NaN/Inf, and 0 for an all-zero or constant matrix where symmetry must be broken. ``overall_score`` is the
+caught however small per layer. ``s_l`` is 0 for NaN/Inf, and 0 for an all-zero or constant matrix where
+symmetry must be broken. ``overall_score`` is the
 mean of ``s_l`` over weight matrices (0 if any parameter is NaN/Inf). With ``target_std``, ``d_l`` is
 ``|log(std_l / target_std)| / log(1 + t)`` instead, for every weight matrix.
 """
@@ -186,11 +187,11 @@ def check_initialization_quality(
 
     layer_of: dict[str, LayerInfo] = {w: info for info in infos.values() for w in info.weight_names}
     groups: dict[tuple[Any, ...], list[str]] = {}
-    for info in infos.values():
-        w = info.weight_names[0]
+    for layer in infos.values():
+        w = layer.weight_names[0]
         st = stats.get(w)
         if st is not None and st["std"] > 0 and st["nan_count"] == 0 and st["inf_count"] == 0:
-            groups.setdefault(_peer_key(info), []).append(w)
+            groups.setdefault(_peer_key(layer), []).append(w)
 
     scores: dict[str, dict[str, Any]] = {}
     any_nonfinite = False

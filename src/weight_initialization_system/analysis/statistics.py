@@ -71,7 +71,7 @@ def _moments(x: torch.Tensor) -> dict[str, float]:
     # Centered second and fourth moments in one blocked pass (exact two-pass algorithm, block in cache).
     m2 = m4 = 0.0
     buf = torch.empty(min(n, _CHUNK), dtype=flat.dtype, device=flat.device)
-    for block in flat.split(_CHUNK):
+    for block in torch.split(flat, _CHUNK):
         d = buf[: block.numel()]
         torch.sub(block, mean, out=d)
         d.square_()
@@ -160,7 +160,7 @@ def tensor_stats(
 
 def _parametrized_names(module: nn.Module) -> Iterator[str]:
     if parametrize.is_parametrized(module):
-        yield from module.parametrizations.keys()
+        yield from module.parametrizations.keys()  # type: ignore[union-attr,operator]
     own = dict(module.named_parameters(recurse=False))
     for name in ("weight",):  # old-style hook parametrizations: weight_norm (g, v), spectral_norm (orig)
         if name not in own and isinstance(getattr(module, name, None), torch.Tensor) and (
@@ -219,9 +219,9 @@ def analyze_weights(
         raise WeightInitError(f"Argument `lanczos_steps` must be >= 1. Received: lanczos_steps={lanczos_steps}")
     topology = trace_topology(model)
     owner_info: dict[str, LayerInfo] = {}
-    for info in topology.values():
-        for name in info.weight_names:
-            owner_info[name] = info
+    for layer in topology.values():
+        for name in layer.weight_names:
+            owner_info[name] = layer
     modules = dict(model.named_modules())
     generator = torch.Generator().manual_seed(seed)
     tensors: dict[str, torch.Tensor] = dict(model.named_parameters())
