@@ -176,3 +176,45 @@ def test_python_dash_m_runs_the_cli() -> None:
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 1
     assert done.stdout == "" and done.stderr.startswith("Error: Unknown model 'mpl'")
+
+
+def test_main_job_writes_the_report_with_verdict_and_comparison(capsys: pytest.CaptureFixture[str],
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    status, stdout, err = _run(capsys, "report", "mlp", "--out", str(out), "--epochs", "2", "--format", "json")
+    assert status == 0 and err == ""
+    data = json.loads(stdout)
+    assert data["out"] == str(out) and 0.0 <= data["quality_score"] <= 1.0
+    assert data["diagnosis"] in ("healthy", "vanishing", "exploding", "saturated", "dead")
+    page = out.read_text()
+    for section in ("Most important fixes", "Signal propagation", "Gradient flow", "Input–output Jacobian",
+                    "Comparison of initializers", "LSUV"):
+        assert section in page
+    assert "<script" not in page
+
+
+def test_analyze_json_is_per_layer_data(capsys: pytest.CaptureFixture[str]) -> None:
+    status, stdout, _ = _run(capsys, "analyze", "tanh-mlp", "--init", "orthogonal", "--arg", "gain=1.6667",
+                             "--format", "json")
+    data = json.loads(stdout)
+    assert status == 0
+    assert len(data["weights"]) == 5 and len(data["gradients"]) == 5
+    assert data["signal_diagnosis"] == "healthy"
+
+
+def test_analyze_state_dict_checkpoint_is_data_free(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "w.safetensors"
+    save_file({k: v.contiguous() for k, v in BUILTINS["mlp"].build().state_dict().items()}, str(path))
+    status, stdout, _ = _run(capsys, "analyze", str(path), "--format", "json")
+    data = json.loads(stdout)
+    assert status == 0 and data["signal"] == [] and "weights only" in data["skipped"]["signal"]
+    assert {w["name"] for w in data["weights"]} == {"0.weight", "2.weight", "4.weight", "6.weight", "8.weight"}
+
+
+def test_compare_human_table(capsys: pytest.CaptureFixture[str]) -> None:
+    status, stdout, _ = _run(capsys, "compare", "deep-relu-mlp", "--methods", "kaiming_normal:nonlinearity=relu,"
+                             "normal:std=0.01")
+    assert status == 0
+    assert "Best by health score: kaiming_normal:nonlinearity=relu" in stdout

@@ -148,7 +148,7 @@ def apply_config(model: nn.Module, config: ConfigSource, *, seed: int | None = N
 
 
 def _quality_gate(model: nn.Module, threshold: float) -> None:
-    from ..analysis.quality import check_initialization_quality
+    from ..analysis import check_initialization_quality
 
     quality = check_initialization_quality(model)
     score = float(quality["overall_score"])

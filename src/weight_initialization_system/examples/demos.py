@@ -102,7 +102,7 @@ def demonstrate_weight_initialization(
 
 
 def _quality(model: nn.Module) -> float:
-    from ..analysis.quality import check_initialization_quality
+    from ..analysis import check_initialization_quality
 
     return float(check_initialization_quality(model)["overall_score"])
 

@@ -23,6 +23,8 @@ __all__ = ["GradientSummary", "diagnose", "gradient_summary", "histogram", "qual
 logger = logging.getLogger("weight_initialization_system")
 
 _BINS = 60
+#: Examples of the sample batch used for the Jacobian (its cost grows with the input size, not the batch).
+_JACOBIAN_BATCH = 8
 Sample = Callable[[int, torch.Generator], Any]
 
 
@@ -41,7 +43,7 @@ def histogram(values: torch.Tensor, bins: int = _BINS) -> Histogram:
 
 def quality_score(model: nn.Module) -> float:
     """``check_initialization_quality(model)['overall_score']``."""
-    from ..analysis.quality import check_initialization_quality
+    from ..analysis import check_initialization_quality
 
     return float(check_initialization_quality(model)["overall_score"])
 
@@ -69,12 +71,17 @@ def gradient_summary(
     """:func:`~weight_initialization_system.analysis.gradient_flow` as a :class:`GradientSummary`."""
     from ..analysis import gradient_flow
 
-    flow = gradient_flow(model, inputs, targets=targets, loss_fn=loss_fn)
-    layers = flow.layers
+    return _summary(gradient_flow(model, inputs, targets=targets, loss_fn=loss_fn))
+
+
+def _summary(flow: dict[str, Any]) -> GradientSummary:
+    norms: dict[str, float] = flow["gradient_norms"]
+    ratios: dict[str, float] = flow["gradient_to_weight_ratios"]
     return GradientSummary(
-        names=[layer.name for layer in layers], norms=[float(layer.grad_norm) for layer in layers],
-        relative=[float(layer.relative) for layer in layers], loss=float(flow.loss), vanished=int(flow.vanished),
-        weak=int(flow.weak), health=float(flow.health_score), scale_free=float(flow.scale_free_score))
+        names=list(norms), norms=[float(v) for v in norms.values()],
+        relative=[float(ratios.get(name, math.nan)) for name in norms], loss=float(flow["loss"]),
+        vanished=int(flow["vanished_layers"]), weak=int(flow["weak_layers"]), health=float(flow["health_score"]),
+        scale_free=float(flow["scale_free_score"]))
 
 
 def _finite(value: float) -> float | None:
@@ -87,8 +94,7 @@ def _int(value: float) -> int | None:
 
 
 def _weights(model: nn.Module) -> tuple[list[WeightLayer], float]:
-    from ..analysis.quality import check_initialization_quality
-    from ..analysis.statistics import analyze_weights
+    from ..analysis import analyze_weights, check_initialization_quality
 
     stats = analyze_weights(model)
     quality = check_initialization_quality(model, stats=stats)
@@ -150,8 +156,7 @@ def diagnose(
     jacobian: bool = True,
 ) -> Diagnosis:
     """Every analysis the model allows, gathered for the report. The model is left as it was."""
-    from ..analysis import jacobian_spectrum, signal_propagation
-    from ..analysis.recommend import recommend
+    from ..analysis import dynamics, jacobian_spectrum, recommend
 
     weights, score = _weights(model)
     diagnosis = Diagnosis(model=name, parameters=sum(p.numel() for p in model.parameters()), quality_score=score,
@@ -161,17 +166,20 @@ def diagnose(
         diagnosis.skipped.update(signal=reason, gradients=reason, jacobian=reason)
     else:
         x = sample(batch_size, torch.Generator().manual_seed(seed))
-        signal = signal_propagation(model, x)
-        diagnosis.signal = [SignalLayer(s.name, float(s.mean), float(s.variance), float(s.dead_fraction),
-                                        float(s.saturated_fraction)) for s in signal.layers]
-        diagnosis.signal_diagnosis = str(signal.diagnosis)
-        grads = gradient_summary(model, x)
+        measured = dynamics(model, x, seed=seed)
+        signal = measured["signal"]
+        diagnosis.signal = [SignalLayer(name, float(r["mean"]), float(r["variance"]), float(r["frac_dead"]),
+                                        float(r["frac_saturated"]))
+                            for name, r in signal["layers"].items() if r["kind"] == "weight" and "variance" in r]
+        diagnosis.signal_diagnosis = str(signal["diagnosis"])
+        grads = _summary(measured["gradients"])
         diagnosis.gradients = [GradientLayer(n, g, r) for n, g, r in zip(grads.names, grads.norms, grads.relative,
                                                                           strict=True)]
         diagnosis.loss, diagnosis.vanished, diagnosis.weak = grads.loss, grads.vanished, grads.weak
         diagnosis.notebook_health, diagnosis.scale_free_score = grads.health, grads.scale_free
         if jacobian and x.is_floating_point():
-            diagnosis.jacobian = [float(v) for v in jacobian_spectrum(model, x[:8]).singular_values]
+            spectrum = jacobian_spectrum(model, x[:_JACOBIAN_BATCH], seed=seed)
+            diagnosis.jacobian = [float(v) for v in spectrum["singular_values"]]
         elif jacobian:
             diagnosis.skipped["jacobian"] = "integer inputs (tokens): the input-output Jacobian is not defined"
     diagnosis.recommendations = [

@@ -23,7 +23,7 @@ from torch import nn
 from ..errors import WeightInitError
 from .collect import gradient_summary, histogram, quality_score
 from .data import Comparison, MethodResult
-from .training import load_digits_data, train
+from .training import DigitsData, load_digits_data, single_thread, train
 
 __all__ = ["NOTEBOOK_SETUPS", "Setup", "compare_on_model", "notebook_comparison", "parse_methods"]
 
@@ -132,6 +132,21 @@ def _result(setup: Setup, model: nn.Module, x: torch.Tensor, y: torch.Tensor | N
         weak=grads.weak, health=grads.health, scale_free_score=grads.scale_free, quality_score=quality_score(model))
 
 
+def _notebook_setup(setup: Setup, x: torch.Tensor, y: torch.Tensor, lsuv_sample: torch.Tensor, digits: DigitsData,
+                    seed: int, epochs: int, on_step: Callable[[str], None] | None) -> MethodResult:
+    if on_step is not None:
+        on_step(f"comparing: {setup.label}")
+    model = _notebook_mlp(784, setup.activation)
+    trace = _init_notebook(model, setup, lsuv_sample, seed)
+    result = _result(setup, model, x, y, _notebook_loss)
+    result.lsuv_trace = trace
+    small = _notebook_mlp(digits.features, setup.activation)
+    _init_notebook(small, setup, digits.x_train, seed)
+    curve = train(small, digits, epochs=epochs, seed=seed)
+    result.train_loss, result.test_accuracy = curve.train_loss, curve.test_accuracy
+    return result
+
+
 def notebook_comparison(
     setups: Sequence[Setup] = NOTEBOOK_SETUPS,
     *,
@@ -150,20 +165,10 @@ def notebook_comparison(
     y = torch.rand(100, 10, generator=generator)
     lsuv_sample = torch.randn(_LSUV_SAMPLE, 784, generator=generator)
     digits = load_digits_data(seed)
-    results = []
-    for setup in setups:
-        if on_step is not None:
-            on_step(f"comparing: {setup.label}")
-        model = _notebook_mlp(784, setup.activation)
-        trace = _init_notebook(model, setup, lsuv_sample, seed)
-        result = _result(setup, model, x, y, _notebook_loss)
-        result.lsuv_trace = trace
-        small = _notebook_mlp(digits.features, setup.activation)
-        _init_notebook(small, setup, digits.x_train, seed)
-        curve = train(small, digits, epochs=epochs, seed=seed)
-        result.train_loss, result.test_accuracy = curve.train_loss, curve.test_accuracy
-        results.append(result)
+    with single_thread():
+        results = [_notebook_setup(setup, x, y, lsuv_sample, digits, seed, epochs, on_step) for setup in setups]
     return Comparison(
+
         model="the notebook's MLP (784-128-64-32-16-10)", results=results,
         training=(f"Training on scikit-learn's digits (1437 train / 360 test, 64 standardized features → "
                   f"128-64-32-16-10, same initialization): plain SGD, lr 0.05, batch 64, {epochs} epochs. "
