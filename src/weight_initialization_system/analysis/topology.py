@@ -43,7 +43,16 @@ from torch.overrides import TorchFunctionMode
 from ..initializers import compute_fans
 from ..initializers.fans import _is_hf_conv1d
 
-__all__ = ["LayerInfo", "activation_of_module", "is_weight_layer", "trace_topology", "weight_params"]
+__all__ = [
+    "NORM_MODULES",
+    "ChainLink",
+    "LayerInfo",
+    "activation_of_module",
+    "is_weight_layer",
+    "trace_chains",
+    "trace_topology",
+    "weight_params",
+]
 
 logger = logging.getLogger("weight_initialization_system")
 
@@ -141,8 +150,11 @@ def activation_of_module(module: nn.Module) -> tuple[str, float | None] | None:
     return None
 
 
-_TRANSPARENT_MODULES: tuple[type[nn.Module], ...] = (
+NORM_MODULES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.RMSNorm,
+)
+
+_TRANSPARENT_MODULES: tuple[type[nn.Module], ...] = (
     nn.modules.dropout._DropoutNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
     nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
     nn.modules.pooling._LPPoolNd, nn.Flatten, nn.Unflatten, nn.Identity, nn.Upsample, nn.PixelShuffle,
@@ -196,8 +208,8 @@ _ACT_METHODS: dict[str, _ActFn] = {
 }
 
 _TRANSPARENT_FUNCTIONS: set[Any] = {
-    F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.layer_norm, F.batch_norm,
-    F.group_norm, F.instance_norm, F.rms_norm, F.max_pool1d, F.max_pool2d, F.max_pool3d, F.avg_pool1d,
+    F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.max_pool1d, F.max_pool2d,
+    F.max_pool3d, F.avg_pool1d,
     F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
     F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d, F.pad, F.interpolate,
     torch.flatten, torch.reshape, torch.transpose, torch.permute, torch.squeeze, torch.unsqueeze,
@@ -210,6 +222,7 @@ _TRANSPARENT_METHODS: set[str] = {
     "type_as", "__getitem__", "unflatten", "repeat", "narrow", "neg", "__neg__", "t",
 }
 
+_NORM_FUNCTIONS: set[Any] = {F.layer_norm, F.batch_norm, F.group_norm, F.instance_norm, F.rms_norm}
 _ADD_FUNCTIONS: set[Any] = {operator.add, operator.iadd, torch.add}
 _ADD_METHODS: set[str] = {"add", "add_", "__add__", "__iadd__", "__radd__"}
 _SCALE_FUNCTIONS: set[Any] = {operator.mul, operator.imul, operator.truediv, torch.mul, torch.div}
@@ -224,7 +237,7 @@ _MERGE_FUNCTIONS: set[Any] = {torch.cat, torch.stack, torch.concat}
 
 @dataclass
 class _Node:
-    kind: str  # input | weight | act | transparent | add | merge | other | output
+    kind: str  # input | weight | act | norm | transparent | add | merge | other | output
     inputs: list[int] = field(default_factory=list)  # data-flow predecessors; the first is the primary input
     target: str = ""  # module name of a weight layer
     act: tuple[str, float | None] | None = None
@@ -261,6 +274,8 @@ def _classify_call(func: Any, method: str | None, args: tuple[Any, ...], kwargs:
         return ("other" if n_data >= 2 else "transparent"), None
     if func in _MERGE_FUNCTIONS:
         return "merge", None
+    if func in _NORM_FUNCTIONS:
+        return "norm", None
     if func in _TRANSPARENT_FUNCTIONS:
         return "transparent", None
     return "other", None
@@ -272,6 +287,8 @@ def _module_kind(module: nn.Module) -> tuple[str, tuple[str, float | None] | Non
     act = activation_of_module(module)
     if act is not None:
         return "act", act
+    if isinstance(module, NORM_MODULES):
+        return "norm", None
     if isinstance(module, _TRANSPARENT_MODULES):
         return "transparent", None
     return "other", None
@@ -460,6 +477,8 @@ def _order_graph(model: nn.Module) -> _Graph:
             act = activation_of_module(module)
             if act is not None and isinstance(parent, nn.Sequential):
                 cursor = graph.add("act", [cursor], act=act)
+            elif isinstance(module, NORM_MODULES):
+                cursor = graph.add("norm", [cursor])
             elif isinstance(module, _TRANSPARENT_MODULES):
                 cursor = graph.add("transparent", [cursor])
             return
@@ -485,27 +504,27 @@ def _transformer_block(graph: _Graph, layer: nn.Module, prefix: str, x: int) -> 
     pre = bool(layer.norm_first)
 
     def sublayer(x: int, names: list[str]) -> int:
-        h = graph.add("transparent", [x]) if pre else x
+        h = graph.add("norm", [x]) if pre else x
         for n in names:
             h = graph.add("weight", [h], f"{dot}{n}")
         out = graph.add("add", [x, h])
-        return out if pre else graph.add("transparent", [out])
+        return out if pre else graph.add("norm", [out])
 
     x = sublayer(x, ["self_attn"])
     if isinstance(layer, nn.TransformerDecoderLayer):
         memory = graph.add("input")
-        h = graph.add("transparent", [x]) if pre else x
+        h = graph.add("norm", [x]) if pre else x
         h = graph.add("weight", [h, memory], f"{dot}multihead_attn")
         out = graph.add("add", [x, h])
-        x = out if pre else graph.add("transparent", [out])
-    h = graph.add("transparent", [x]) if pre else x
+        x = out if pre else graph.add("norm", [out])
+    h = graph.add("norm", [x]) if pre else x
     h = graph.add("weight", [h], f"{dot}linear1")
     act = _block_activation(layer)
     h = graph.add("act", [h], act=act) if act is not None else graph.add("other", [h])
     h = graph.add("transparent", [h])
     h = graph.add("weight", [h], f"{dot}linear2")
     out = graph.add("add", [x, h])
-    return out if pre else graph.add("transparent", [out])
+    return out if pre else graph.add("norm", [out])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -526,7 +545,21 @@ def _expand_attention(graph: _Graph, model: nn.Module) -> _Graph:
     return out
 
 
-def _infos(model: nn.Module, graph: _Graph) -> dict[str, LayerInfo]:
+@dataclass(frozen=True)
+class ChainLink:
+    """How a weight layer's output reaches the next weight layer, for compounding gains along a chain.
+
+    ``prev`` is the weight layer whose output feeds this one through activations and shape ops only (no
+    normalization, no addition), ``None`` when the input is normalized, a sum, or the raw input. ``end`` says
+    where this layer's output goes: ``"weight"`` (straight into another weight layer), ``"norm"``,
+    ``"residual"`` (added to a skip connection), ``"add"`` (another sum), ``"output"`` or ``"other"``.
+    """
+
+    prev: str | None
+    end: str
+
+
+def _infos(model: nn.Module, graph: _Graph) -> tuple[dict[str, LayerInfo], dict[str, ChainLink]]:
     nodes = graph.nodes
     users: list[list[int]] = [[] for _ in nodes]
     for i, node in enumerate(nodes):
@@ -560,7 +593,7 @@ def _infos(model: nn.Module, graph: _Graph) -> dict[str, LayerInfo]:
             seen.add(j)
             if nodes[j].kind == "act":
                 return nodes[j].act
-            if nodes[j].kind in ("transparent", "add", "merge"):
+            if nodes[j].kind in ("transparent", "norm", "add", "merge"):
                 frontier.extend(users[j])
         return None
 
@@ -572,7 +605,7 @@ def _infos(model: nn.Module, graph: _Graph) -> dict[str, LayerInfo]:
                 if u in seen:
                     continue
                 seen.add(u)
-                if nodes[u].kind in ("transparent", "act") and nodes[u].inputs[0] == j:
+                if nodes[u].kind in ("transparent", "norm", "act") and nodes[u].inputs[0] == j:
                     frontier.append(u)
                 elif nodes[u].kind == "add":
                     others = [k for k in nodes[u].inputs if k != j]
@@ -592,8 +625,38 @@ def _infos(model: nn.Module, graph: _Graph) -> dict[str, LayerInfo]:
             frontier.extend(users[j])
         return False
 
+    def chain_prev(i: int) -> int | None:
+        j = nodes[i].inputs[0] if nodes[i].inputs else None
+        while j is not None:
+            if nodes[j].kind == "weight":
+                return j
+            if nodes[j].kind not in ("act", "transparent") or not nodes[j].inputs:
+                return None
+            j = nodes[j].inputs[0]
+        return None
+
+    def chain_end(i: int, residual_end: bool) -> str:
+        frontier, seen, ends = list(users[i]), set(), set()
+        while frontier:
+            j = frontier.pop()
+            if j in seen:
+                continue
+            seen.add(j)
+            kind = nodes[j].kind
+            if kind in ("act", "transparent"):
+                frontier.extend(users[j])
+            elif kind == "add":
+                ends.add("residual" if residual_end else "add")
+            else:
+                ends.add(kind if kind in ("weight", "norm", "output") else "other")
+        for end in ("weight", "output", "residual", "add", "norm"):
+            if end in ends:
+                return end
+        return "other"
+
     modules = dict(model.named_modules())
     infos: dict[str, LayerInfo] = {}
+    links: dict[str, ChainLink] = {}
     for i, node in enumerate(nodes):
         if node.kind != "weight" or node.target in infos or node.target not in modules:
             continue
@@ -608,6 +671,10 @@ def _infos(model: nn.Module, graph: _Graph) -> dict[str, LayerInfo]:
         fans = compute_fans(weight, module, first_local)
         in_act = input_act(node.inputs[0], set()) if node.inputs else None
         out_act = output_act(i)
+        is_residual = residual(i)
+        prev = chain_prev(i)
+        links[node.target] = ChainLink(nodes[prev].target if prev is not None else None,
+                                       chain_end(i, is_residual))
         infos[node.target] = LayerInfo(
             name=node.target,
             module_type=type(module).__name__,
@@ -618,11 +685,11 @@ def _infos(model: nn.Module, graph: _Graph) -> dict[str, LayerInfo]:
             output_activation=out_act[0] if out_act else None,
             output_activation_param=out_act[1] if out_act else None,
             depth=len(infos),
-            residual_branch=residual(i),
+            residual_branch=is_residual,
             is_first=max((wdepth[j] for j in node.inputs), default=0) == 0,
             is_last=not has_weight_below(i),
         )
-    return infos
+    return infos, links
 
 
 def trace_topology(model: nn.Module, sample: Any | None = None) -> dict[str, LayerInfo]:
@@ -639,6 +706,11 @@ def trace_topology(model: nn.Module, sample: Any | None = None) -> dict[str, Lay
     >>> info["0"].output_activation, info["3"].input_activation, info["3"].is_last
     ('relu', 'relu', True)
     """
+    return trace_chains(model, sample)[0]
+
+
+def trace_chains(model: nn.Module, sample: Any | None = None) -> tuple[dict[str, LayerInfo], dict[str, ChainLink]]:
+    """:func:`trace_topology` plus, per weight layer, its :class:`ChainLink` (used by the quality score)."""
     graph: _Graph | None = None
     try:
         graph = _fx_graph(model)
