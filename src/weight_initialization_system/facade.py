@@ -6,6 +6,7 @@ No logic lives here: each attribute is the library function it names, so ``Weigh
 
 from __future__ import annotations
 
+from .examples import demonstrate_weight_initialization
 from .initializers import (
     kaiming_normal_,
     kaiming_uniform_,
@@ -14,7 +15,7 @@ from .initializers import (
     xavier_normal_,
     xavier_uniform_,
 )
-from .schemes import initialize_model
+from .schemes import conv_init, initialize_model, lstm_init, transformer_init
 
 __all__ = ["WeightInitializer"]
 
@@ -33,4 +34,8 @@ class WeightInitializer:
     kaiming_normal = staticmethod(kaiming_normal_)
     orthogonal = staticmethod(orthogonal_)
     sparse = staticmethod(sparse_)
+    lstm_init = staticmethod(lstm_init)
+    transformer_init = staticmethod(transformer_init)
+    conv_init = staticmethod(conv_init)
     initialize_model = staticmethod(initialize_model)
+    demonstrate_weight_initialization = staticmethod(demonstrate_weight_initialization)

@@ -45,6 +45,7 @@ def initialize_model(
     exclude: str | Sequence[str] | None = None,
     skip_frozen: bool = True,
     sample: Any | None = None,
+    config: Any | None = None,
     **init_kwargs: Any,
 ) -> InitResult:
     """Initialize every weight of ``model`` with ``method``, with the right fans per layer type.
@@ -85,6 +86,9 @@ def initialize_model(
         skip_frozen: leave parameters with ``requires_grad=False`` alone.
         sample: with ``method="auto"`` only: an input batch for tracing and the final LSUV correction (see
             :func:`~weight_initialization_system.schemes.auto.auto_initialize`).
+        config: a YAML path, YAML text, dict or loaded ``Config`` (see
+            :func:`~weight_initialization_system.config.load_config`): its default method, per-method
+            arguments, architecture schemes and per-layer overrides replace ``method`` and ``**init_kwargs``.
         **init_kwargs: arguments for the initializer (``nonlinearity="relu"``, ``std=0.02``, ...).
 
     Returns:
@@ -95,6 +99,14 @@ def initialize_model(
     >>> result["0.weight"].fans
     (100, 200)
     """
+    if config is not None:
+        if include is not None or exclude is not None or sample is not None or init_kwargs:
+            raise WeightInitError("Argument `config` describes the whole initialization; include/exclude/sample/"
+                                  "initializer arguments cannot be combined with it. Put them in the config's "
+                                  "`overrides` instead.")
+        from ..config import apply_config  # config builds on schemes: imported here to keep imports one-way
+
+        return apply_config(model, config, seed=seed)
     if isinstance(method, str) and method.strip().lower() == "auto":
         if include is not None or exclude is not None or bias_init != "zeros" or not skip_frozen or init_kwargs:
             raise WeightInitError("method='auto' chooses the initializer per layer and accepts only `seed` and "
