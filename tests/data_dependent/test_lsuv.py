@@ -265,7 +265,7 @@ def test_layers_with_their_own_forward_are_re_run_until_within_tolerance() -> No
     x = torch.randn(512, 16)
     calls = []
     model[1].register_forward_pre_hook(lambda m, a: calls.append(1))
-    report = lsuv_init(model, x, target_std=0.5, seed=0)
+    report = lsuv_init(model, x, target_std=0.25, tol=0.01, seed=0)
     assert report["1"].iterations >= 1 and len(calls) == 1  # re-runs call forward directly, not the hooks
     stds = measure_output_stds(model, lambda m: m(x))
-    assert all(abs(s - 0.5) <= TOL for s in stds.values()), stds
+    assert all(abs(s - 0.25) <= 0.01 for s in stds.values()), stds
