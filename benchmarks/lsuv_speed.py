@@ -127,6 +127,32 @@ def run_peer(model: nn.Module, x: torch.Tensor) -> None:
                           verbose=False)
 
 
+def preinit_ours(model: nn.Module) -> None:
+    from weight_initialization_system.data_dependent.lsuv import LSUV_LAYERS, _orthogonal_preinit
+
+    for name, module in model.named_modules():
+        if isinstance(module, LSUV_LAYERS):
+            _orthogonal_preinit(name, module, 0)
+
+
+def preinit_peer(model: nn.Module) -> None:
+    from lsuv.lsuvinit import orthogonal_weights_init
+
+    with torch.no_grad():
+        model.apply(orthogonal_weights_init)
+
+
+def preinit_seconds(fn: Callable[[nn.Module], None], base: nn.Module, repeats: int) -> float:
+    """Median time of the orthogonal pre-init alone (QR of every weight): a cost both methods share."""
+    times = []
+    for _ in range(repeats):
+        model = copy.deepcopy(base)
+        start = time.perf_counter()
+        fn(model)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def measure(
     fn: Callable[[nn.Module, torch.Tensor], None], base: nn.Module, x: torch.Tensor, repeats: int
 ) -> dict[str, Any]:
@@ -150,6 +176,9 @@ def bench(name: str, base: nn.Module, x: torch.Tensor, repeats: int, peer_repeat
         copy.deepcopy(base).eval()(x)
     ours = measure(run_ours, base, x, repeats)
     peer = measure(run_peer, base, x, peer_repeats)
+    for result, preinit in ((ours, preinit_ours), (peer, preinit_peer)):
+        result["preinit_s"] = preinit_seconds(preinit, base, 3)
+        result["calibration_s"] = max(result["median_s"] - result["preinit_s"], 0.0)
     row = {
         "model": name,
         "input": list(x.shape),
@@ -157,10 +186,13 @@ def bench(name: str, base: nn.Module, x: torch.Tensor, repeats: int, peer_repeat
         "ours": ours,
         "lsuv": peer,
         "speedup": peer["median_s"] / ours["median_s"],
+        "calibration_speedup": peer["calibration_s"] / max(ours["calibration_s"], 1e-9),
     }
     print(
-        f"{name:<10} {tuple(x.shape)!s:<18} {ours['layers']:>6} {ours['median_s']:>9.3f} {peer['median_s']:>9.2f} "
-        f"{row['speedup']:>8.1f}x {ours['within_tol']:>5}/{ours['layers']:<4} {peer['within_tol']:>5}/{peer['layers']}",
+        f"{name:<9} {tuple(x.shape)!s:<17} {ours['layers']:>6} {ours['median_s']:>9.3f} {peer['median_s']:>9.2f} "
+        f"{row['speedup']:>7.1f}x {ours['preinit_s']:>8.2f} {peer['preinit_s']:>8.2f} "
+        f"{row['calibration_speedup']:>7.1f}x {ours['within_tol']:>5}/{ours['layers']:<4} "
+        f"{peer['within_tol']:>5}/{peer['layers']}",
         flush=True,
     )
     return row
@@ -177,8 +209,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     print(f"torch {torch.__version__}, {args.threads} threads, tol={TOL}, max_iters={MAX_ITERS}")
-    print(f"{'model':<10} {'input':<18} {'layers':>6} {'ours [s]':>9} {'lsuv [s]':>9} {'speedup':>9} "
-          f"{'ours ok':>10} {'lsuv ok':>10}")
+    print("total = whole call incl. orthogonal pre-init; pre-init = QR of every weight alone (both pay it);")
+    print("calib x = speedup of (total - pre-init); ok = layers within tol afterwards")
+    print(f"{'model':<9} {'input':<17} {'layers':>6} {'ours [s]':>9} {'lsuv [s]':>9} {'total x':>8} "
+          f"{'pre ours':>8} {'pre lsuv':>8} {'calib x':>8} {'ours ok':>10} {'lsuv ok':>10}")
     rows = []
     g = torch.Generator().manual_seed(0)
     for depth in args.depths:
