@@ -160,15 +160,19 @@ def measure(
     within = total = 0
     for _ in range(repeats):
         model = copy.deepcopy(base)
+        calls: list[int] = []
+        handle = model.register_forward_pre_hook(lambda m, a, calls=calls: calls.append(1))
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fn(model, x)
         times.append(time.perf_counter() - start)
+        handle.remove()
         stds = output_stds(model, x)
         total = len(stds)
         within = sum(abs(s - TARGET) <= TOL for s in stds.values())
-    return {"times_s": times, "median_s": statistics.median(times), "within_tol": within, "layers": total}
+    return {"times_s": times, "median_s": statistics.median(times), "within_tol": within, "layers": total,
+            "model_forwards": len(calls)}
 
 
 def bench(name: str, base: nn.Module, x: torch.Tensor, repeats: int, peer_repeats: int) -> dict[str, Any]:
@@ -192,7 +196,7 @@ def bench(name: str, base: nn.Module, x: torch.Tensor, repeats: int, peer_repeat
         f"{name:<9} {tuple(x.shape)!s:<17} {ours['layers']:>6} {ours['median_s']:>9.3f} {peer['median_s']:>9.2f} "
         f"{row['speedup']:>7.1f}x {ours['preinit_s']:>8.2f} {peer['preinit_s']:>8.2f} "
         f"{row['calibration_speedup']:>7.1f}x {ours['within_tol']:>5}/{ours['layers']:<4} "
-        f"{peer['within_tol']:>5}/{peer['layers']}",
+        f"{peer['within_tol']:>5}/{peer['layers']:<4} {ours['model_forwards']:>4} {peer['model_forwards']:>5}",
         flush=True,
     )
     return row
@@ -210,9 +214,10 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {args.threads} threads, tol={TOL}, max_iters={MAX_ITERS}")
     print("total = whole call incl. orthogonal pre-init; pre-init = QR of every weight alone (both pay it);")
-    print("calib x = speedup of (total - pre-init); ok = layers within tol afterwards")
+    print("calib x = speedup of (total - pre-init); ok = layers within tol afterwards;")
+    print("fwd = full forward passes of the model (ours, lsuv)")
     print(f"{'model':<9} {'input':<17} {'layers':>6} {'ours [s]':>9} {'lsuv [s]':>9} {'total x':>8} "
-          f"{'pre ours':>8} {'pre lsuv':>8} {'calib x':>8} {'ours ok':>10} {'lsuv ok':>10}")
+          f"{'pre ours':>8} {'pre lsuv':>8} {'calib x':>8} {'ours ok':>10} {'lsuv ok':>10} {'fwd':>4} {'fwd':>5}")
     rows = []
     g = torch.Generator().manual_seed(0)
     for depth in args.depths:
