@@ -8,7 +8,7 @@ setup:
 
 ## The main job: a diagnosis report of a built-in model (no downloads).
 report: setup
-	$(PYTHON) -m weight_initialization_system report mlp --out report.html
+	$(PYTHON) -m weight_initialization_system
 
 ## Lint, type-check and the test suite.
 test: setup lint typecheck pytest

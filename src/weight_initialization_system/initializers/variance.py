@@ -98,7 +98,9 @@ def variance_scaling_(
 
 
 def _kaiming_scale(a: float, nonlinearity: str) -> float:
-    return calculate_gain(nonlinearity, a) ** 2
+    # As in torch, ``a`` is leaky_relu's slope only: passed to elu/celu/softplus it would become their alpha or
+    # beta (a = 0 default: elu turned into relu, celu and softplus divided by zero).
+    return calculate_gain(nonlinearity, a if nonlinearity == "leaky_relu" else None) ** 2
 
 
 def xavier_uniform_(
