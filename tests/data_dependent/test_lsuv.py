@@ -250,3 +250,22 @@ def test_include_restricts_the_calibrated_layers() -> None:
         report = lsuv_init(model, torch.randn(64, 32), include=["2", "4"], seed=0)
     assert [r.name for r in report.layers] == ["2", "4"]
     assert torch.equal(model[0].weight, before["0.weight"])
+
+
+class _ShiftedLinear(nn.Linear):
+    """A subclass with its own forward: calibrated by re-running it, not by the affine shortcut."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(super().forward(x)) + 0.5
+
+
+def test_layers_with_their_own_forward_are_re_run_until_within_tolerance() -> None:
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(16, 32), _ShiftedLinear(32, 32), nn.ReLU(), nn.Linear(32, 8))
+    x = torch.randn(512, 16)
+    calls = []
+    model[1].register_forward_pre_hook(lambda m, a: calls.append(1))
+    report = lsuv_init(model, x, target_std=0.25, tol=0.01, seed=0)
+    assert report["1"].iterations >= 1 and len(calls) == 1  # re-runs call forward directly, not the hooks
+    stds = measure_output_stds(model, lambda m: m(x))
+    assert all(abs(s - 0.25) <= 0.01 for s in stds.values()), stds

@@ -151,18 +151,57 @@ def _orthogonal_preinit(name: str, module: nn.Module, seed: int) -> None:
         zeros_(target.bias)  # type: ignore[arg-type]
 
 
+#: Forwards whose output is exactly ``conv(x, W) + b`` / ``x Wᵀ + b`` (attention: in ``out_proj``'s weight),
+#: so that scaling W by s turns an output y into ``s (y - b) + b`` without running the layer again.
+_AFFINE_FORWARDS = frozenset(
+    cls.forward
+    for cls in (
+        nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
+        nn.MultiheadAttention,
+    )
+)
+
+
+def _bias_view(module: nn.Module, y: torch.Tensor) -> torch.Tensor | None:
+    """The layer's bias shaped to broadcast against its output ``y`` (channels on dim 1, or 0 unbatched)."""
+    target = _scaled_module(module)
+    bias: torch.Tensor | None = getattr(target, "bias", None)
+    if bias is None or isinstance(target, nn.Linear):
+        return bias
+    weight: torch.Tensor = target.weight  # type: ignore[assignment]
+    channel_dim = 1 if y.dim() == weight.dim() else 0
+    return bias.view(-1, *([1] * (y.dim() - channel_dim - 1)))
+
+
+def _with_primary(output: Any, y: torch.Tensor) -> Any:
+    if isinstance(output, torch.Tensor):
+        return y
+    return type(output)((y, *output[1:]))
+
+
 class _Calibrator:
-    """The forward hook of one layer: on the first call, rescale until the statistic is within tolerance,
-    re-running only this layer on its cached input, and hand the corrected output to the rest of the model."""
+    """The forward hook of one layer: on the first call, rescale until the statistic is within tolerance and
+    hand the corrected output to the rest of the model.
+
+    For torch's own Linear / Conv / ConvTranspose / MultiheadAttention forwards the output after scaling the
+    weight by ``s`` is exactly ``s (y - b) + b``, an elementwise update; any other forward (a subclass that
+    overrides it) is re-run on the cached input instead. Either way only this layer is involved.
+    """
 
     def __init__(
-        self, name: str, module: nn.Module, measure: Callable[[torch.Tensor], float], target: float, tol: float,
-        target_std: float, max_iters: int, statistic: str, records: list[LayerCalibration],
+        self, name: str, module: nn.Module, statistic: str, target: float, tol: float, target_std: float,
+        max_iters: int, records: list[LayerCalibration],
     ) -> None:
-        self.name, self.module, self.measure, self.target, self.tol = name, module, measure, target, tol
-        self.target_std, self.max_iters, self.statistic, self.records = target_std, max_iters, statistic, records
+        self.name, self.module, self.statistic, self.target, self.tol = name, module, statistic, target, tol
+        self.target_std, self.max_iters, self.records = target_std, max_iters, records
         self.fired = False
         self.degenerate = ""
+
+    def _measure(self, y: torch.Tensor) -> tuple[float, float]:
+        """``(std, statistic)`` of an output."""
+        y = y.float()
+        std = float(y.std())
+        return std, std if self.statistic == "std" else float(y.square().mean())
 
     def _factor(self, value: float) -> float:
         return self.target_std / (value if self.statistic == "std" else math.sqrt(value))
@@ -176,25 +215,33 @@ class _Calibrator:
             self.degenerate = "its output is not a tensor with at least 2 elements"
             return None
         tensor, note = _scalable(module)
-        std0 = float(y.float().std())
-        value = self.measure(y)
+        std0, value = self._measure(y)
+        std = std0
         trace = [value]
         scale = 1.0
         iterations = 0
         if not math.isfinite(value) or std0 == 0.0:
             note = f"output std is {std0}: nothing to rescale"
             self.degenerate = note
+        affine = type(module).forward in _AFFINE_FORWARDS
+        bias = _bias_view(module, y) if affine else None
+        z = y if bias is None else y - bias
         while tensor is not None and not note and abs(value - self.target) > self.tol and iterations < self.max_iters:
             factor = self._factor(value)
             tensor.mul_(factor)
             scale *= factor
             iterations += 1
-            output = module.forward(*args, **kwargs)
-            rerun = _primary(output)
-            if rerun is None:
-                break
-            y = rerun
-            value = self.measure(y)
+            if affine:
+                y = z * scale if bias is None else torch.add(bias, z, alpha=scale)
+                output = _with_primary(output, y)
+            else:
+                output = module.forward(*args, **kwargs)
+                rerun = _primary(output)
+                if rerun is None:
+                    note = "its forward stopped returning a tensor when re-run"
+                    break
+                y = rerun
+            std, value = self._measure(y)
             trace.append(value)
             if not math.isfinite(value) or value == 0.0:
                 note = f"statistic became {value} after rescaling"
@@ -203,7 +250,7 @@ class _Calibrator:
                 name=self.name,
                 module_type=type(module).__name__,
                 std_before=std0,
-                std_after=float(y.float().std()),
+                std_after=std,
                 statistic_before=trace[0],
                 statistic_after=value,
                 iterations=iterations,
@@ -220,14 +267,6 @@ def _finite_positive(argument: str, value: float) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise WeightInitError(f"Argument `{argument}` must be a positive finite number. Received: {argument}={value!r}")
     return positive(argument, value)
-
-
-def _std(y: torch.Tensor) -> float:
-    return float(y.float().std())
-
-
-def _second_moment(y: torch.Tensor) -> float:
-    return float(y.float().square().mean())
 
 
 def lsuv_init(
@@ -258,11 +297,14 @@ def lsuv_init(
 
     at most ``max_iters`` times. The ``lsuv`` package re-runs the whole model for every layer and every
     correction (O(depth²) forwards). Here one forward calibrates every layer in execution order: a forward
-    hook on each layer measures its output, rescales the weight, re-runs *only that layer* on its cached
-    input until within tolerance, and returns the corrected output, so every later layer is calibrated on
-    the input it will really get. This works for any module graph (residual branches, attention, several
-    inputs); a module called several times (shared) is calibrated on its first call. A weight-normed layer
-    is scaled through ``g``; other parametrized weights are measured but not scaled (see ``note``).
+    hook on each layer measures its output, rescales the weight, recomputes *only that layer's* output until
+    within tolerance, and returns the corrected output, so every later layer is calibrated on the input it
+    will really get. For torch's Linear / Conv / ConvTranspose / MultiheadAttention the recomputation is the
+    exact identity :math:`y(sW) = s\\,(y - b) + b` (elementwise, no second convolution); a subclass with its
+    own ``forward`` is re-run on its cached input. This works for any module graph (residual branches,
+    attention, several inputs); a module called several times (shared) is calibrated on its first call.
+    A weight-normed layer is scaled through ``g``; other parametrized weights are measured but not scaled
+    (see ``note``).
 
     ``statistic="second_moment"`` is the variant of the initialization notebook: it drives
     :math:`\\mathbb{E}[y^2]` to ``target_std**2`` (scale :math:`\\text{target\\_std}/\\sqrt{\\mathbb{E}[y^2]}`);
@@ -327,11 +369,10 @@ def lsuv_init(
     batch = prepare_batch("lsuv_init", model, data, get_input)
     seed = draw_seed() if seed is None else seed
     target = target_std if statistic == "std" else target_std**2
-    measure = _std if statistic == "std" else _second_moment
 
     records: list[LayerCalibration] = []
     calibrators = [
-        _Calibrator(name, module, measure, target, tol, target_std, max_iters, statistic, records)
+        _Calibrator(name, module, statistic, target, tol, target_std, max_iters, records)
         for name, module in layers
     ]
     protect = list({id(p): p for _, module in layers for p in module.parameters()}.values())
