@@ -14,7 +14,7 @@ from .analysis import (
     trace_topology,
 )
 from .config import dump_config, load_config
-from .data_dependent import lsuv_init, weight_norm_data_init
+from .data_dependent import LayerCalibration, LSUVReport, lsuv_init, weight_norm_data_init
 from .errors import WeightInitError
 from .facade import WeightInitializer
 from .initializers import (
@@ -42,7 +42,13 @@ from .initializers import (
     xavier_uniform_,
     zeros_,
 )
-from .normalization import WeightNormalizer, apply_normalization, effective_weights, remove_normalization
+from .normalization import (
+    NormalizationReport,
+    WeightNormalizer,
+    apply_normalization,
+    effective_weights,
+    remove_normalization,
+)
 from .schemes import (
     CustomInitializationSchemes,
     InitResult,
@@ -61,6 +67,9 @@ __all__ = [
     "CustomInitializationSchemes",
     "InitResult",
     "InitializationAnalyzer",
+    "LSUVReport",
+    "LayerCalibration",
+    "NormalizationReport",
     "ParamInit",
     "WeightInitError",
     "WeightInitializer",
