@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["console", "fmt", "table"]
@@ -44,5 +45,5 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     for column in columns:
         out.add_column(column, justify="right" if column in numeric else "left", overflow="fold")
     for row in rows:
-        out.add_row(*(fmt(v) for v in row))
+        out.add_row(*(escape(fmt(v)) for v in row))  # names and docstrings may contain [brackets]
     return out

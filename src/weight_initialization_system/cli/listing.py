@@ -34,7 +34,7 @@ def _schemes() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name in ("transformer_initialization", "cnn_initialization", "rnn_initialization"):
         fn = getattr(architectures, name)
-        doc = (inspect.getdoc(fn) or "").split("\n", 1)[0]
+        doc = " ".join((inspect.getdoc(fn) or "").split("\n\n", 1)[0].split())
         rows.append({"name": name, "arguments": list(inspect.signature(fn).parameters)[1:], "summary": doc})
     for name in list_schemes():
         spec = get_scheme(name)

@@ -25,7 +25,7 @@ _WIDE_MASS_OUTSIDE = 1e-6
 def uniform_(
     tensor: torch.Tensor, a: float = 0.0, b: float = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Fill ``tensor`` with values drawn from :math:`\\mathcal{U}(a, b)`.
+    """Fill ``tensor`` with values drawn from U(a, b).
 
     >>> w = uniform_(torch.empty(3, 5), -0.1, 0.1)
     """
@@ -38,7 +38,7 @@ def uniform_(
 def normal_(
     tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Fill ``tensor`` with values drawn from :math:`\\mathcal{N}(\\text{mean}, \\text{std}^2)`.
+    """Fill ``tensor`` with values drawn from N(mean, std²).
 
     >>> w = normal_(torch.empty(3, 5), std=0.02)
     """
@@ -100,7 +100,7 @@ def trunc_normal_(
     b: float = 2.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Fill ``tensor`` with exact draws from :math:`\\mathcal{N}(\\text{mean}, \\text{std}^2)` truncated to ``[a, b]``.
+    """Fill ``tensor`` with exact draws from N(mean, std²) truncated to ``[a, b]``.
 
     Inverse-CDF sampling: with :math:`\\alpha = (a - \\mu)/\\sigma`, :math:`\\beta = (b - \\mu)/\\sigma`,
 
