@@ -161,7 +161,7 @@ def main() -> None:
     results["analyze_weights_vs_weightwatcher"] = ww
 
     rows = [
-        ("sum() floor, %d params" % floor["parameters"], floor["floor_s"], "1.00×", "-"),
+        (f"sum() floor, {floor['parameters']} params", floor["floor_s"], "1.00×", "-"),
         ("analyze_weights(spectral=False)", floor["analyze_weights_moments_s"],
          f"{floor['ratio_moments_vs_floor']:.2f}×", "≤ 3×"),
         ("analyze_weights (default, spectral)", floor["analyze_weights_full_s"],
