@@ -141,3 +141,16 @@ def test_seed_readme_calls_work_static_and_on_instance() -> None:
     assert a == b or all(a[k]["std"] == b[k]["std"] for k in a)
     for param_stats in a.values():
         assert {"mean", "std", "min", "max", "norm"} <= set(param_stats)
+
+
+@pytest.mark.slow
+def test_fused_moments_equal_eager_moments() -> None:
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(600, 500, generator=gen) * 0.3 + 0.7  # a large mean: the shifted sums must not cancel
+    w[3, :40] = 0.0
+    fused, eager = tensor_stats(w, fused=True), tensor_stats(w)
+    for key in ("mean", "std", "min", "max", "norm", "abs_mean", "frac_zeros", "spectral_norm"):
+        assert fused[key] == pytest.approx(eager[key], rel=1e-5), key
+    assert fused["kurtosis"] + 3 == pytest.approx(eager["kurtosis"] + 3, rel=1e-5)
+    w[0, 0] = math.nan  # NaN/Inf take the eager path
+    assert tensor_stats(w, fused=True)["nan_count"] == 1
