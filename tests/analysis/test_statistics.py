@@ -154,3 +154,17 @@ def test_fused_moments_equal_eager_moments() -> None:
     assert fused["kurtosis"] + 3 == pytest.approx(eager["kurtosis"] + 3, rel=1e-5)
     w[0, 0] = math.nan  # NaN/Inf take the eager path
     assert tensor_stats(w, fused=True)["nan_count"] == 1
+
+
+def test_batched_small_tensors_give_the_per_tensor_numbers() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(30, 20), nn.LayerNorm(20), nn.Linear(20, 5))
+    with torch.no_grad():
+        model[1].bias.zero_()
+        model[2].bias[0] = math.inf  # one non-finite value sends that group through the per-tensor path
+    for stats in (analyze_weights(model), analyze_weights(model.requires_grad_(False)[:2])):
+        params = dict(model.named_parameters())
+        for name, entry in stats.items():
+            single = tensor_stats(params[name])
+            for key in ("mean", "std", "min", "max", "norm", "abs_mean", "frac_zeros", "kurtosis", "inf_count"):
+                assert entry[key] == pytest.approx(single[key], rel=1e-5, abs=1e-7, nan_ok=True), (name, key)
