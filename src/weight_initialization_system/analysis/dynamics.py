@@ -202,17 +202,22 @@ def dynamics(
     if not isinstance(model, nn.Module):
         raise WeightInitError(f"Argument `model` must be an nn.Module. Received: {type(model).__name__}")
     args = _model_inputs(inputs)
-    infos = trace_topology(model, inputs)
+    infos = trace_topology(model)  # data-free: the forward below records the execution order itself
     names = {id(m): n for n, m in model.named_modules()}
-    weight_names = [w for info in infos.values() for w in info.weight_names]
     params = dict(model.named_parameters())
-    weights = [w for w in weight_names if w in params and params[w].requires_grad]
+    order: list[str] = []
     records: dict[str, dict[str, Any]] = {}
 
     def hook(module: nn.Module, _args: Any, out: Any) -> None:
         name = names[id(module)]
+        if name in order or name in records:
+            return
+        if is_weight_layer(module):
+            order.append(name)
+        if not signal:
+            return
         y = _first_tensor(out)
-        if y is None or name in records:
+        if y is None:
             return
         if is_weight_layer(module):
             info = infos.get(name)
@@ -228,11 +233,9 @@ def dynamics(
         else:
             records[name] = {"kind": "norm", "module_type": type(module).__name__, **_output_stats(y, None)}
 
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if m is not model and (is_weight_layer(m) or activation_of_module(m) is not None or isinstance(m, NORM_MODULES))
-    ] if signal else []
+    watched = [m for m in model.modules() if m is not model and (
+        is_weight_layer(m) or (signal and (activation_of_module(m) is not None or isinstance(m, NORM_MODULES))))]
+    handles = [m.register_forward_hook(hook) for m in watched]
     result: dict[str, Any] = {}
     try:
         with preserved_state(model):
@@ -241,6 +244,9 @@ def dynamics(
             if output is None:
                 raise WeightInitError("The model returned no tensor; gradient_flow needs a tensor output")
             if gradients:
+                layer_names = order + [n for n in infos if n not in order]
+                weights = [w for n in layer_names if n in infos for w in infos[n].weight_names
+                           if w in params and params[w].requires_grad]
                 tgt = _default_targets(output, seed) if targets is None else targets
                 loss = (loss_fn or F.mse_loss)(output, tgt)
                 grads = torch.autograd.grad(loss, [params[w] for w in weights], allow_unused=True)

@@ -23,8 +23,9 @@ Keys that do not apply are NaN, so every entry has the same keys (ready for a Da
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -42,15 +43,77 @@ STAT_KEYS: tuple[str, ...] = (
 )
 
 _CHUNK = 1 << 18  # elements per block of the centered pass: small enough to stay in cache
+_FUSED_MIN_NUMEL = 1 << 16  # below this, kernel launch overhead dominates and eager is as fast
+
+logger = logging.getLogger("weight_initialization_system")
 
 
-def _moments(x: torch.Tensor) -> dict[str, float]:
+def _shifted_sums(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Power sums of ``x - shift`` and the other reductions, written so that a compiler fuses them."""
+    d = x - shift
+    d2 = d * d
+    return torch.stack([
+        d.sum(), d2.sum(), (d2 * d).sum(), (d2 * d2).sum(), x.abs().sum(), (x == 0).sum().to(x.dtype),
+        x.amin(), x.amax(),
+    ])
+
+
+_FUSED: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None] = {}
+
+
+def _fused_kernel() -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """``torch.compile`` of :func:`_shifted_sums` (one pass over memory), or ``None`` if compiling fails."""
+    if "kernel" not in _FUSED:
+        try:
+            kernel = torch.compile(_shifted_sums, dynamic=True)
+            kernel(torch.zeros(_FUSED_MIN_NUMEL), torch.zeros(()))  # compile now, fail here if we cannot
+            _FUSED["kernel"] = kernel
+        except Exception as exc:  # any compiler/toolchain failure: the eager path gives the same numbers
+            logger.warning("analyze_weights(fused=True): torch.compile unavailable (%s); using eager", exc)
+            _FUSED["kernel"] = None
+    return _FUSED["kernel"]
+
+
+def _fused_moments(flat: torch.Tensor, kernel: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                   ) -> dict[str, float] | None:
+    """Moments from one fused pass; ``None`` when the tensor holds NaN/Inf (the eager path handles those).
+
+    Power sums are taken about a shift ``c`` (mean of a strided sample), and converted exactly to central
+    moments with ``δ = mean − c``: ``μ₂ = S₂/n − δ²``, ``μ₄ = S₄/n − 4δS₃/n + 6δ²S₂/n − 3δ⁴``; with ``c`` close to
+    the mean there is no cancellation.
+    """
+    n = flat.numel()
+    step = max(1, n // 4096)
+    shift = flat[::step].double().mean().to(flat.dtype)
+    sums = kernel(flat, shift).double().tolist()
+    s1, s2, s3, s4, abs_sum, zeros, lo, hi = sums
+    if not all(math.isfinite(v) for v in (s1, s2, s3, s4, lo, hi)):
+        return None
+    delta = s1 / n
+    m2 = max(s2 / n - delta**2, 0.0)
+    m4 = max(s4 / n - 4 * delta * s3 / n + 6 * delta**2 * s2 / n - 3 * delta**4, 0.0)
+    mean = float(shift) + delta
+    out = dict.fromkeys(STAT_KEYS, math.nan)
+    out.update({
+        "numel": float(n), "nan_count": 0.0, "inf_count": 0.0, "mean": mean,
+        "std": math.sqrt(m2 * n / (n - 1)) if n > 1 else 0.0, "min": lo, "max": hi,
+        "norm": math.sqrt(max(n * (m2 + mean * mean), 0.0)), "abs_mean": abs_sum / n, "frac_zeros": zeros / n,
+        "kurtosis": m4 / (m2 * m2) - 3.0 if m2 > 0 else math.nan,
+    })
+    return out
+
+
+def _moments(x: torch.Tensor, fused: bool = False) -> dict[str, float]:
     """Moments of a tensor; non-finite entries are counted and left out of the moments."""
     flat = x.detach().reshape(-1)
     if not flat.is_floating_point():
         flat = flat.float()
     elif flat.dtype in (torch.float16, torch.bfloat16):
         flat = flat.float()  # reduced-precision accumulators are not accurate enough for the 4th moment
+    if fused and flat.numel() >= _FUSED_MIN_NUMEL and (kernel := _fused_kernel()) is not None:
+        found = _fused_moments(flat, kernel)
+        if found is not None:
+            return found
     out = dict.fromkeys(STAT_KEYS, math.nan)
     out["numel"] = float(flat.numel())
     out["nan_count"] = out["inf_count"] = 0.0
@@ -85,6 +148,42 @@ def _moments(x: torch.Tensor) -> dict[str, float]:
     out["abs_mean"] = float(torch.linalg.vector_norm(flat, 1)) / n
     out["frac_zeros"] = 1.0 - float(torch.count_nonzero(flat)) / n
     out["kurtosis"] = m4 / n / (var_pop * var_pop) - 3.0 if var_pop > 0 else math.nan
+    return out
+
+
+def _batched_moments(tensors: list[torch.Tensor]) -> list[dict[str, float]] | None:
+    """Moments of many small tensors from one concatenation and segmented float64 reductions (a dozen ops in
+    total instead of a dozen per tensor). ``None`` when any value is NaN/Inf (the per-tensor path counts them)."""
+    flats = [t.detach().reshape(-1).to(torch.float64) for t in tensors]
+    x = torch.cat(flats)
+    if not bool(torch.isfinite(x).all()):
+        return None
+    lengths = torch.tensor([f.numel() for f in flats], device=x.device)
+    seg = torch.repeat_interleave(torch.arange(len(flats), device=x.device), lengths)
+    k = len(flats)
+
+    def seg_sum(v: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(k, dtype=torch.float64, device=x.device).index_add_(0, seg, v)
+
+    n = lengths.to(torch.float64)
+    mean = seg_sum(x) / n
+    d2 = (x - mean[seg]) ** 2
+    m2, m4 = seg_sum(d2), seg_sum(d2 * d2)
+    abs_sum, zeros = seg_sum(x.abs()), seg_sum((x == 0).to(torch.float64))
+    lo = torch.segment_reduce(x, "min", lengths=lengths)
+    hi = torch.segment_reduce(x, "max", lengths=lengths)
+    rows = torch.stack([n, mean, m2, m4, abs_sum, zeros, lo, hi], dim=1).tolist()
+    out = []
+    for count, mu, c2, c4, a, z, mn, mx in rows:
+        var_pop = c2 / count
+        entry = dict.fromkeys(STAT_KEYS, math.nan)
+        entry.update({
+            "numel": count, "nan_count": 0.0, "inf_count": 0.0, "mean": mu,
+            "std": math.sqrt(c2 / (count - 1)) if count > 1 else 0.0, "min": mn, "max": mx,
+            "norm": math.sqrt(c2 + count * mu * mu), "abs_mean": a / count, "frac_zeros": z / count,
+            "kurtosis": c4 / count / (var_pop * var_pop) - 3.0 if var_pop > 0 else math.nan,
+        })
+        out.append(entry)
     return out
 
 
@@ -138,9 +237,14 @@ def tensor_stats(
     fans: tuple[int, int] | None = None,
     expected_std: float | None = None,
     generator: torch.Generator | None = None,
+    fused: bool = False,
+    moments: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """All statistics of :func:`analyze_weights` for one tensor (see the module docstring for the keys)."""
-    out = _moments(tensor)
+    """All statistics of :func:`analyze_weights` for one tensor (see the module docstring for the keys).
+
+    ``moments`` may carry precomputed moment statistics (as :func:`analyze_weights` does for small tensors).
+    """
+    out = dict(moments) if moments is not None else _moments(tensor, fused)
     if fans is not None:
         out["fan_in"], out["fan_out"] = float(fans[0]), float(fans[1])
     if expected_std is not None:
@@ -197,6 +301,7 @@ def analyze_weights(
     spectral: bool = True,
     lanczos_steps: int = 12,
     seed: int = 0,
+    fused: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Return ``{parameter name: {statistic: float}}`` for every parameter and parametrized weight.
 
@@ -206,6 +311,10 @@ def analyze_weights(
         spectral: compute the spectral statistics of matrices (``2·lanczos_steps`` matrix-vector products each).
         lanczos_steps: Lanczos iterations per matrix.
         seed: seed of the Lanczos start vectors (results are deterministic for a given seed).
+        fused: compute the moments of large tensors (≥ 65,536 elements) with one ``torch.compile``-fused
+            pass over memory instead of several eager reductions: about 2× a plain ``.sum()`` instead of
+            ~60× on CPU, after a one-off compilation of ~20 s per process (cached on disk by inductor).
+            Worth it for large models analyzed repeatedly; falls back to eager if compilation fails.
 
     >>> stats = analyze_weights(nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4)))
     >>> sorted(stats) == ['0.bias', '0.weight', '2.bias', '2.weight']
@@ -223,9 +332,18 @@ def analyze_weights(
         for name in layer.weight_names:
             owner_info[name] = layer
     modules = dict(model.named_modules())
-    generator = torch.Generator().manual_seed(seed)
+    generators: dict[torch.device, torch.Generator] = {}  # per device: the global RNG is never consumed
     tensors: dict[str, torch.Tensor] = dict(model.named_parameters())
     tensors.update(effective_weights(model))
+    small = [n for n, t in tensors.items() if 0 < t.numel() < _FUSED_MIN_NUMEL]
+    by_device: dict[torch.device, list[str]] = {}
+    for n in small:
+        by_device.setdefault(tensors[n].device, []).append(n)
+    precomputed: dict[str, dict[str, float]] = {}
+    for names in by_device.values():
+        found = _batched_moments([tensors[n] for n in names])
+        if found is not None:
+            precomputed.update(zip(names, found, strict=True))
     result: dict[str, dict[str, float]] = {}
     for name, tensor in tensors.items():
         prefix, _, local = name.rpartition(".")
@@ -234,9 +352,11 @@ def analyze_weights(
         if tensor.dim() >= 2 and module is not None:
             fans = compute_fans(tensor, module, local)
         info = owner_info.get(name)
-        cpu_gen = generator if tensor.device.type == "cpu" else None
+        if tensor.device not in generators:
+            generators[tensor.device] = torch.Generator(device=tensor.device).manual_seed(seed)
         result[name] = tensor_stats(
             tensor, spectral=spectral, lanczos_steps=lanczos_steps, fans=fans,
-            expected_std=_expected_std(info, fans, info is not None), generator=cpu_gen,
+            expected_std=_expected_std(info, fans, info is not None), generator=generators[tensor.device], fused=fused,
+            moments=precomputed.get(name),
         )
     return result
