@@ -1,20 +1,121 @@
-"""weight_initialization_system: initialize, normalize and diagnose the weights of PyTorch models."""
+"""weight_initialization_system: initialize, normalize and diagnose the weights of PyTorch models.
 
+>>> from weight_initialization_system import initialize_model, WeightInitializer
+"""
+
+from .analysis import (
+    InitializationAnalyzer,
+    analyze_weights,
+    check_initialization_quality,
+    gradient_flow,
+    jacobian_spectrum,
+    recommend,
+    signal_propagation,
+    trace_topology,
+)
+from .config import dump_config, load_config
+from .data_dependent import LayerCalibration, LSUVReport, lsuv_init, weight_norm_data_init
 from .errors import WeightInitError
+from .facade import WeightInitializer
 from .initializers import (
     calculate_gain,
     compute_fans,
+    constant_,
+    delta_orthogonal_,
+    dirac_,
+    eye_,
     get_initializer,
+    kaiming_normal_,
+    kaiming_uniform_,
+    lecun_normal_,
+    lecun_uniform_,
     list_initializers,
+    normal_,
+    ones_,
+    orthogonal_,
+    register_initializer,
+    sparse_,
+    trunc_normal_,
+    uniform_,
+    variance_scaling_,
+    xavier_normal_,
+    xavier_uniform_,
+    zeros_,
+)
+from .normalization import (
+    NormalizationReport,
+    WeightNormalizer,
+    apply_normalization,
+    effective_weights,
+    remove_normalization,
+)
+from .schemes import (
+    CustomInitializationSchemes,
+    InitResult,
+    ParamInit,
+    apply_scheme,
+    cnn_initialization,
+    initialize_model,
+    list_schemes,
+    rnn_initialization,
+    transformer_initialization,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CustomInitializationSchemes",
+    "InitResult",
+    "InitializationAnalyzer",
+    "LSUVReport",
+    "LayerCalibration",
+    "NormalizationReport",
+    "ParamInit",
     "WeightInitError",
+    "WeightInitializer",
+    "WeightNormalizer",
     "__version__",
+    "analyze_weights",
+    "apply_normalization",
+    "apply_scheme",
     "calculate_gain",
+    "check_initialization_quality",
+    "cnn_initialization",
     "compute_fans",
+    "constant_",
+    "delta_orthogonal_",
+    "dirac_",
+    "dump_config",
+    "effective_weights",
+    "eye_",
     "get_initializer",
+    "gradient_flow",
+    "initialize_model",
+    "jacobian_spectrum",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "lecun_normal_",
+    "lecun_uniform_",
     "list_initializers",
+    "list_schemes",
+    "load_config",
+    "lsuv_init",
+    "normal_",
+    "ones_",
+    "orthogonal_",
+    "recommend",
+    "register_initializer",
+    "remove_normalization",
+    "rnn_initialization",
+    "signal_propagation",
+    "sparse_",
+    "trace_topology",
+    "transformer_initialization",
+    "trunc_normal_",
+    "uniform_",
+    "variance_scaling_",
+    "weight_norm_data_init",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
 ]

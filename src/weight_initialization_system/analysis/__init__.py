@@ -1,1 +1,48 @@
-"""analysis."""
+"""Diagnostics of a model's initialization: topology, weight statistics, quality score, signal propagation,
+gradient flow, Jacobian spectrum and recommendations. Everything returns plain data; nothing prints."""
+
+from .analyzer import InitializationAnalyzer
+from .dynamics import dynamics, gradient_flow, notebook_health_score, relative_health_score, signal_propagation
+from .jacobian import jacobian_spectrum
+from .meanfield import activation_moments
+from .quality import LayerGain, check_initialization_quality, layer_gains
+from .recommend import Recommendation, recommend, recommend_layer
+from .statistics import STAT_KEYS, analyze_weights, effective_weights, spectral_norm, tensor_stats
+from .topology import (
+    ChainLink,
+    LayerInfo,
+    activation_of_module,
+    is_weight_layer,
+    trace_chains,
+    trace_topology,
+    weight_params,
+)
+
+__all__ = [
+    "STAT_KEYS",
+    "ChainLink",
+    "InitializationAnalyzer",
+    "LayerGain",
+    "LayerInfo",
+    "Recommendation",
+    "activation_moments",
+    "activation_of_module",
+    "analyze_weights",
+    "check_initialization_quality",
+    "dynamics",
+    "effective_weights",
+    "gradient_flow",
+    "is_weight_layer",
+    "jacobian_spectrum",
+    "layer_gains",
+    "notebook_health_score",
+    "recommend",
+    "recommend_layer",
+    "relative_health_score",
+    "signal_propagation",
+    "spectral_norm",
+    "tensor_stats",
+    "trace_chains",
+    "trace_topology",
+    "weight_params",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import math
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Concatenate, ParamSpec, TypeVar
@@ -42,8 +43,9 @@ def check_choice(argument: str, value: object, choices: Iterable[str]) -> str:
 
 def positive(argument: str, value: float, *, allow_zero: bool = False) -> float:
     """Check that a number is positive (or non-negative) and finite."""
-    ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok or value != value:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = is_number and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
         bound = "non-negative" if allow_zero else "positive"
         raise WeightInitError(f"Argument `{argument}` must be a {bound} number. Received: {argument}={value!r}")
     return float(value)

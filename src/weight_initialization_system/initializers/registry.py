@@ -59,8 +59,8 @@ class InitializerSpec:
 
     @property
     def summary(self) -> str:
-        """The first line of the initializer's docstring."""
-        return (inspect.getdoc(self.fn) or "").split("\n", 1)[0]
+        """The first paragraph of the initializer's docstring, on one line."""
+        return " ".join((inspect.getdoc(self.fn) or "").split("\n\n", 1)[0].split())
 
     def arguments(self) -> list[str]:
         """The keyword arguments a user may set (everything but the tensor, fans and generator)."""

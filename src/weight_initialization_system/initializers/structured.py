@@ -86,7 +86,7 @@ def sparse_(
     tensor: torch.Tensor, sparsity: float, std: float = 0.01, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """Sparse normal matrix (Martens 2010): in every column, ``ceil(sparsity · rows)`` entries are zero and the
-    rest are drawn from :math:`\\mathcal{N}(0, \\text{std}^2)`.
+    rest are drawn from N(0, std²).
 
     The tensor is viewed as ``(size(0), ∏ size(1:))``, so conv kernels work too (torch's only takes 2-D).
 

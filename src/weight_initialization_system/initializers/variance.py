@@ -98,7 +98,9 @@ def variance_scaling_(
 
 
 def _kaiming_scale(a: float, nonlinearity: str) -> float:
-    return calculate_gain(nonlinearity, a) ** 2
+    # As in torch, ``a`` is leaky_relu's slope only: passed to elu/celu/softplus it would become their alpha or
+    # beta (a = 0 default: elu turned into relu, celu and softplus divided by zero).
+    return calculate_gain(nonlinearity, a if nonlinearity == "leaky_relu" else None) ** 2
 
 
 def xavier_uniform_(
@@ -108,7 +110,7 @@ def xavier_uniform_(
     fans: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Glorot & Bengio (2010): draw from :math:`\\mathcal{U}(-b, b)`.
+    """Glorot & Bengio (2010): draw from U(-b, b) with b = gain·√(6/(fan_in + fan_out)).
 
     .. math::
         b = \\text{gain}\\sqrt{6/(\\text{fan\\_in} + \\text{fan\\_out})}
@@ -126,7 +128,7 @@ def xavier_normal_(
     fans: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Glorot & Bengio (2010): draw from :math:`\\mathcal{N}(0, \\sigma^2)`.
+    """Glorot & Bengio (2010): draw from N(0, σ²) with σ = gain·√(2/(fan_in + fan_out)).
 
     .. math::
         \\sigma = \\text{gain}\\sqrt{2/(\\text{fan\\_in} + \\text{fan\\_out})}
@@ -144,7 +146,11 @@ def kaiming_uniform_(
     fans: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """He et al. (2015): :math:`\\mathcal{U}(-b, b)`, :math:`b = \\text{gain}\\sqrt{3/\\text{fan\\_mode}}`.
+    """He et al. (2015): draw from U(-b, b) with b = gain·√(3/fan_mode).
+
+    .. math::
+        b = \\text{gain}\\sqrt{3/\\text{fan\\_mode}}
+
 
     ``gain = calculate_gain(nonlinearity, a)``; ``a`` is the negative slope of leaky_relu (0 gives ReLU's √2).
     ``mode="fan_in"`` preserves the forward variance, ``"fan_out"`` the backward one.
@@ -163,7 +169,11 @@ def kaiming_normal_(
     fans: tuple[int, int] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """He et al. (2015): :math:`\\mathcal{N}(0, \\sigma^2)`, :math:`\\sigma = \\text{gain}/\\sqrt{\\text{fan\\_mode}}`.
+    """He et al. (2015): draw from N(0, σ²) with σ = gain/√fan_mode.
+
+    .. math::
+        \\sigma = \\text{gain}/\\sqrt{\\text{fan\\_mode}}
+
 
     >>> w = kaiming_normal_(torch.empty(256, 128), nonlinearity="relu")
     """
@@ -175,14 +185,14 @@ def kaiming_normal_(
 def lecun_uniform_(
     tensor: torch.Tensor, *, fans: tuple[int, int] | None = None, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """LeCun et al. (1998): :math:`\\mathcal{U}(-b, b)`, :math:`b = \\sqrt{3/\\text{fan\\_in}}`."""
+    """LeCun et al. (1998): draw from U(-b, b) with b = √(3/fan_in)."""
     return variance_scaling_(tensor, 1.0, "fan_in", "uniform", fans=fans, generator=generator)
 
 
 def lecun_normal_(
     tensor: torch.Tensor, *, fans: tuple[int, int] | None = None, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """LeCun et al. (1998) as in Keras/JAX: truncated normal (±2σ) with std exactly :math:`1/\\sqrt{\\text{fan\\_in}}`.
+    """LeCun et al. (1998) as in Keras/JAX: truncated normal (±2σ) with std exactly 1/√fan_in.
 
     The default for SELU self-normalizing networks (Klambauer et al. 2017).
     """

@@ -7,7 +7,9 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import WeightInitError
 from ..initializers import BoundInitializer, InitFn, get_initializer
+from .auto import auto_initialize
 from .result import InitResult
 from .walker import BiasInit, Decision, ParamSite, apply_decisions, bias_decision, select_sites
 
@@ -42,6 +44,8 @@ def initialize_model(
     include: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] | None = None,
     skip_frozen: bool = True,
+    sample: Any | None = None,
+    config: Any | None = None,
     **init_kwargs: Any,
 ) -> InitResult:
     """Initialize every weight of ``model`` with ``method``, with the right fans per layer type.
@@ -53,6 +57,8 @@ def initialize_model(
       fans of one block. MultiheadAttention: q, k and v blocks of ``in_proj_weight`` separately.
     - Norm layers (BatchNorm, LayerNorm, GroupNorm, RMSNorm, ...): weight 1, bias 0.
     - Layer biases: ``bias_init`` (``"zeros"``, ``"keep"``, ``"uniform"`` = torch's U(±1/√fan_in), or a number).
+    - ``method="auto"``: a variance-preserving initializer per layer from the nonlinearity that feeds it,
+      with an optional LSUV correction on ``sample`` (:mod:`~weight_initialization_system.schemes.auto`).
     - Anything else (custom parameters, positional embeddings, cls tokens): left alone, listed in
       ``result.skipped``.
 
@@ -83,6 +89,11 @@ def initialize_model(
         include: globs on parameter names; only matching parameters are touched.
         exclude: globs on parameter names to leave alone.
         skip_frozen: leave parameters with ``requires_grad=False`` alone.
+        sample: with ``method="auto"`` only: an input batch for tracing and the final LSUV correction (see
+            :func:`~weight_initialization_system.schemes.auto.auto_initialize`).
+        config: a YAML path, YAML text, dict or loaded ``Config`` (see
+            :func:`~weight_initialization_system.config.load_config`): its default method, per-method
+            arguments, architecture schemes and per-layer overrides replace ``method`` and ``**init_kwargs``.
         **init_kwargs: arguments for the initializer (``nonlinearity="relu"``, ``std=0.02``, ...).
 
     Returns:
@@ -93,6 +104,22 @@ def initialize_model(
     >>> result["0.weight"].fans
     (100, 200)
     """
+    if config is not None:
+        if include is not None or exclude is not None or sample is not None or init_kwargs:
+            raise WeightInitError("Argument `config` describes the whole initialization; include/exclude/sample/"
+                                  "initializer arguments cannot be combined with it. Put them in the config's "
+                                  "`overrides` instead.")
+        from ..config import apply_config  # config builds on schemes: imported here to keep imports one-way
+
+        return apply_config(model, config, seed=seed)
+    if isinstance(method, str) and method.strip().lower() == "auto":
+        if include is not None or exclude is not None or bias_init != "zeros" or not skip_frozen or init_kwargs:
+            raise WeightInitError("method='auto' chooses the initializer per layer and accepts only `seed` and "
+                                  "`sample`; include/exclude/bias_init/skip_frozen/initializer arguments are not "
+                                  "supported with it.")
+        return auto_initialize(model, sample=sample, seed=seed)
+    if sample is not None:
+        raise WeightInitError(f"Argument `sample` is only used by method='auto'. Received: method={method!r}")
     init = method if isinstance(method, BoundInitializer) else get_initializer(method, **init_kwargs)
     sites, skipped, tied = select_sites(model, include=include, exclude=exclude, skip_frozen=skip_frozen)
     decisions: list[tuple[ParamSite, Decision]] = []

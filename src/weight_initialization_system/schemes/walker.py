@@ -140,6 +140,12 @@ def classify(module: nn.Module, local_name: str, tensor: torch.Tensor) -> ParamK
 
 def _site(module_name: str, module: nn.Module, local: str, tensor: torch.Tensor, parametrized: bool) -> ParamSite:
     name = f"{module_name}.{local}" if module_name else local
+    # Checked before anything reads the shape: torch raises its own error on .dim() of a lazy parameter.
+    if isinstance(tensor, nn.parameter.UninitializedParameter):
+        raise WeightInitError(
+            f"Parameter {name!r} of {type(module).__name__} is lazy (uninitialized). "
+            "Run one forward pass with a sample input first so that its shape is known."
+        )
     kind = classify(module, local, tensor)
     fans = None
     if kind in ("weight", "embedding") and tensor.dim() >= 2:
@@ -207,11 +213,6 @@ def select_sites(
     for site, aliases in iter_sites(model):
         for alias in aliases:
             tied[alias] = site.name
-        if isinstance(site.tensor, nn.parameter.UninitializedParameter):
-            raise WeightInitError(
-                f"Parameter {site.name!r} of {type(site.module).__name__} is lazy (uninitialized). "
-                "Run one forward pass with a sample input first so that its shape is known."
-            )
         names = [site.name, *aliases]
         if inc is not None and not any(fnmatch.fnmatchcase(n, pat) for n in names for pat in inc):
             skipped[site.name] = "not matched by include"

@@ -1,0 +1,306 @@
+"""A data-free initialization quality score grounded in signal propagation, with actionable warnings.
+
+For every weight layer ``l`` (in execution order, from :func:`trace_chains`) with fan-in ``n_l``, weight second
+moment ``σ_l² = E[w²]`` and input nonlinearity ``φ_l``, mean-field theory gives the layer's Jacobian gain
+
+.. math::
+    χ_l = n_l σ_l^2 \\, \\mathbb{E}_{h \\sim N(0, q_{l-1})}[φ_l'(h)^2], \\qquad
+    q_l = n_l σ_l^2 \\, \\mathbb{E}[φ_l(h)^2],
+
+(He et al. 2015; Poole et al. 2016; Schoenholz et al. 2017), ``χ_l = 1`` being variance-preserving
+(``√2/√n`` for ReLU, ``1/√n`` for tanh near the origin). In units of std, ``log ρ_l = ½ log χ_l``, and along
+a chain of layers not separated by a normalization or an addition the deviations compound:
+
+.. math::
+    P_l = \\sum_{j \\in \\text{chain},\\, j \\le l} \\log ρ_j .
+
+``q`` restarts at 1 after a normalization layer, a residual sum or at the raw input. A chain that ends in a
+normalization or a residual addition may shrink freely (the normalization or the identity path restores the
+scale: Fixup, ReZero, GPT-2's ``1/√(2L)`` and zero-initialized last layers are all healthy), so only growth
+counts there (``max(0, P_l)``); elsewhere both directions count (``|P_l|``), except the output layer, whose
+scale is a free choice when small. Embeddings and recurrent layers are not judged by ``χ``.
+
+Scale errors that the theory tolerates (a 10× on one of twelve identical transformer blocks) are caught by
+consistency with peers: layers of the same role (same layer family, fan-in, input nonlinearity and residual
+position) should share a scale, so ``π_l = log σ_l − median_peers(log σ)``.
+
+With a tolerance ``t`` (std may be off by a factor ``1 + t``), the per-weight score is
+
+.. math::
+    s_l = \\exp\\!\\left(-\\tfrac12 d_l^2\\right), \\qquad
+    d_l = \\frac{\\max(\\text{dev}(P_l) / \\sqrt{k_l},\\; |π_l|)}{\\log(1 + t)},
+
+where ``k_l`` is the layer's position in its chain: per-layer errors within tolerance compound like a random
+walk (``√k``), a systematic bias (xavier on ReLU: ``log ρ = −½ log 2`` per layer) linearly, so the latter is
+caught however small per layer. ``s_l`` is 0 for NaN/Inf, and 0 for an all-zero or constant matrix where
+symmetry must be broken. ``overall_score`` is the
+mean of ``s_l`` over weight matrices (0 if any parameter is NaN/Inf). With ``target_std``, ``d_l`` is
+``|log(std_l / target_std)| / log(1 + t)`` instead, for every weight matrix.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics as pystats
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ..errors import WeightInitError
+from .meanfield import activation_moments
+from .recommend import recommend_layer
+from .statistics import analyze_weights
+from .topology import ChainLink, LayerInfo, trace_chains
+
+__all__ = ["LayerGain", "check_initialization_quality", "layer_gains"]
+
+_UNJUDGED = ("Embedding", "EmbeddingBag", "RNN", "LSTM", "GRU")
+_ACT_LABEL = {None: "a linear input", "relu": "ReLU", "leaky_relu": "leaky ReLU", "tanh": "tanh",
+              "sigmoid": "sigmoid", "gelu": "GELU", "silu": "SiLU", "selu": "SELU", "elu": "ELU"}
+
+
+@dataclass(frozen=True)
+class LayerGain:
+    """Mean-field gain of one weight layer (see the module docstring for the formulas).
+
+    Attributes:
+        name: layer (module) name.
+        weight: the parameter judged (its first weight).
+        log_rho: ``½ log χ``, the layer's deviation from variance-preserving, in log std units (0 if unjudged).
+        compounded: ``P_l``, the deviation compounded along its chain.
+        chain_position: ``k_l``, how many judged layers of its chain end at it (1 for the first).
+        critical_std: the std that makes ``χ = 1`` at this layer's input scale.
+        q_in: second moment of the pre-activation feeding it.
+        two_sided: whether shrinking counts as a fault (chains that do not end in a norm or a residual sum).
+        judged: ``False`` for embeddings and recurrent layers.
+    """
+
+    name: str
+    weight: str
+    log_rho: float
+    compounded: float
+    chain_position: int
+    critical_std: float
+    q_in: float
+    two_sided: bool
+    judged: bool
+
+
+def _terminal_two_sided(infos: dict[str, LayerInfo], links: dict[str, ChainLink]) -> dict[str, bool]:
+    """Whether shrinking counts: not when the chain ends in a norm or a residual sum, nor for an output layer."""
+    successors: dict[str, list[str]] = {}
+    for name, link in links.items():
+        if link.prev is not None:
+            successors.setdefault(link.prev, []).append(name)
+    terminal: dict[str, set[str]] = {}
+    for name in reversed(list(infos)):
+        end = links[name].end
+        nxt = successors.get(name, [])
+        terminal[name] = set().union(*(terminal.get(s, {"other"}) for s in nxt)) if end == "weight" and nxt \
+            else {end}
+    return {name: links[name].end != "output" and not terminal[name] <= {"residual", "norm"} for name in infos}
+
+
+def layer_gains(model: nn.Module, stats: dict[str, dict[str, float]] | None = None) -> dict[str, LayerGain]:
+    """Mean-field gain ``χ_l`` and its compounding ``P_l`` for every weight layer, in execution order."""
+    stats = analyze_weights(model, spectral=False) if stats is None else stats
+    infos, links = trace_chains(model)
+    two_sided = _terminal_two_sided(infos, links)
+    q_out: dict[str, float] = {}
+    compounded: dict[str, float] = {}
+    position: dict[str, int] = {}
+    gains: dict[str, LayerGain] = {}
+    for name, info in infos.items():
+        weight = info.weight_names[0]
+        st = stats.get(weight)
+        link = links[name]
+        q_in = q_out.get(link.prev, 1.0) if link.prev is not None else 1.0
+        second = math.nan if st is None else st["mean"] ** 2 + st["std"] ** 2 * (1 - 1 / max(st["numel"], 2))
+        judged = st is not None and info.module_type not in _UNJUDGED and math.isfinite(second) and second > 0
+        if not judged:
+            q_out[name] = second if info.module_type.startswith("Embedding") and math.isfinite(second) else 1.0
+            compounded[name] = compounded.get(link.prev, 0.0) if link.prev is not None else 0.0
+            position[name] = position.get(link.prev, 0) if link.prev is not None else 0
+            gains[name] = LayerGain(name, weight, 0.0, compounded[name], position[name], math.nan, q_in,
+                                    two_sided[name], False)
+            continue
+        fan_in = max(info.fans[0], 1)
+        m2, d2 = activation_moments(info.input_activation, info.input_activation_param, q_in)
+        q_out[name] = fan_in * second * m2
+        log_rho = 0.5 * math.log(fan_in * second * d2) if d2 > 0 else -math.inf
+        compounded[name] = (compounded.get(link.prev, 0.0) if link.prev is not None else 0.0) + log_rho
+        position[name] = (position.get(link.prev, 0) if link.prev is not None else 0) + 1
+        critical = 1.0 / math.sqrt(fan_in * d2) if d2 > 0 else math.inf
+        gains[name] = LayerGain(name, weight, log_rho, compounded[name], position[name], critical, q_in,
+                                two_sided[name], True)
+    return gains
+
+
+def _peer_key(info: LayerInfo) -> tuple[Any, ...]:
+    family = "dense" if info.module_type in ("Linear", "NonDynamicallyQuantizableLinear", "MultiheadAttention",
+                                             "Conv1D", "Bilinear") else info.module_type
+    return (family, info.fans[0], info.input_activation, info.input_activation_param, info.residual_branch)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def check_initialization_quality(
+    model: nn.Module,
+    target_std: float | None = None,
+    tolerance: float = 1.0,
+    *,
+    stats: dict[str, dict[str, float]] | None = None,
+) -> dict[str, Any]:
+    """Score a model's initialization in ``[0, 1]`` from signal propagation, with per-parameter warnings.
+
+    Args:
+        model: any ``nn.Module`` (not modified).
+        target_std: if given, judge every weight matrix against this std instead of the theory.
+        tolerance: how far a std may be off, as a relative factor: ``1.0`` accepts a factor of 2 (the spread
+            between published schemes, e.g. GPT-2's 0.02 against 1/√768), ``0.5`` a factor of 1.5.
+        stats: precomputed :func:`analyze_weights` output, to avoid a second pass.
+
+    Returns:
+        ``{"overall_score": float, "parameter_scores": {name: {"score", "warnings", ...}}, "diagnosis": str,
+        "warnings": [str], "layers": {layer: {"log_gain", "compounded_log_gain", "critical_std", ...}},
+        "tolerance": float, "target_std": float | None}``. ``diagnosis`` is ``"healthy"``, ``"vanishing"``,
+        ``"exploding"``, ``"inconsistent"`` (peers disagree) or ``"broken"`` (NaN/Inf or symmetric weights).
+
+    >>> net = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))
+    >>> 0.0 <= check_initialization_quality(net)["overall_score"] <= 1.0
+    True
+    """
+    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or not tolerance > 0:
+        raise WeightInitError(f"Argument `tolerance` must be a positive number. Received: tolerance={tolerance!r}")
+    if target_std is not None and (isinstance(target_std, bool) or not isinstance(target_std, (int, float))
+                                   or not target_std > 0):
+        raise WeightInitError(
+            f"Argument `target_std` must be a positive number or None. Received: target_std={target_std!r}"
+        )
+    stats = analyze_weights(model) if stats is None else stats
+    infos, _ = trace_chains(model)
+    gains = layer_gains(model, stats)
+    scale = math.log1p(tolerance)
+
+    layer_of: dict[str, LayerInfo] = {w: info for info in infos.values() for w in info.weight_names}
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for layer in infos.values():
+        w = layer.weight_names[0]
+        st = stats.get(w)
+        if st is not None and st["std"] > 0 and st["nan_count"] == 0 and st["inf_count"] == 0:
+            groups.setdefault(_peer_key(layer), []).append(w)
+
+    scores: dict[str, dict[str, Any]] = {}
+    any_nonfinite = False
+    broken = False
+    for name, st in stats.items():
+        warnings: list[str] = []
+        score = 1.0
+        info = layer_of.get(name)
+        entry: dict[str, Any] = {"std": st["std"], "reference_std": math.nan, "deviation": 0.0}
+        label = f"layer '{name}'" if info is not None else f"parameter '{name}'"
+        if st["nan_count"] or st["inf_count"]:
+            any_nonfinite = True
+            warnings.append(f"{label}: {int(st['nan_count'])} NaN and {int(st['inf_count'])} Inf values; "
+                            "re-initialize it (and check the learning rate / loss scale if it was trained)")
+            scores[name] = {"score": 0.0, "warnings": warnings, **entry}
+            continue
+        if max(abs(st["min"]), abs(st["max"])) > 10.0:
+            warnings.append(f"{label}: extreme values in [{_fmt(st['min'])}, {_fmt(st['max'])}] (beyond ±10)")
+        elif st["std"] > 0 and max(st["max"] - st["mean"], st["mean"] - st["min"]) > 12 * st["std"]:
+            warnings.append(f"{label}: extreme values, {_fmt(max(abs(st['min']), abs(st['max'])))} is more than "
+                            f"12 std from the mean (heavy tails, kurtosis {_fmt(st['kurtosis'])})")
+        if info is None:  # bias, norm scale, custom parameter: only the checks above
+            scores[name] = {"score": 1.0, "warnings": warnings, **entry}
+            continue
+        gain = gains.get(info.name)
+        zero_ok = info.residual_branch or info.is_last
+        if st["std"] == 0 and not (st["mean"] == 0 and zero_ok):
+            broken = True
+            what = "all-zero" if st["mean"] == 0 else f"constant ({_fmt(st['mean'])})"
+            rec = recommend_layer(info)
+            warnings.append(f"{label}: {what}: every unit computes the same function (no symmetry breaking); "
+                            f"use {rec.initializer}_")
+            scores[name] = {"score": 0.0, "warnings": warnings, **entry}
+            continue
+        if st["std"] == 0:
+            scores[name] = {"score": 1.0, "warnings": warnings, **entry}  # zero-initialized residual/last layer
+            continue
+        if st.get("mp_ratio", math.nan) > 2.0:
+            warnings.append(f"{label}: top singular value is {_fmt(st['mp_ratio'])}× the Marchenko–Pastur edge of "
+                            f"an i.i.d. matrix with its std: low-rank, duplicated rows or structure")
+            score *= 0.5
+        if target_std is not None:
+            dev = abs(math.log(st["std"] / target_std))
+            entry["reference_std"] = target_std
+            if dev > scale:
+                warnings.append(f"{label}: std {_fmt(st['std'])} is outside target_std {_fmt(target_std)} "
+                                f"± {tolerance:.0%}")
+        else:
+            dev = 0.0
+            if gain is not None and gain.judged and name == gain.weight:
+                raw = gain.compounded
+                dev = _chain_deviation(gain)
+                entry["reference_std"] = gain.critical_std
+                if gain.judged and abs(gain.log_rho) > scale and (gain.two_sided or gain.log_rho > 0):
+                    rec = recommend_layer(info)
+                    warnings.append(
+                        f"{label}: std {_fmt(st['std'])}, variance-preserving std for "
+                        f"{_ACT_LABEL.get(info.input_activation, info.input_activation)} with fan_in "
+                        f"{info.fans[0]} is {_fmt(gain.critical_std)}; use {rec.initializer}_"
+                    )
+                if dev > scale and gain.chain_position > 1:
+                    trend = "exploding" if raw > 0 else "vanishing"
+                    warnings.append(f"{label}: {trend}: the signal std compounds to {math.exp(raw):.2g}× "
+                                    "along its chain of layers without normalization")
+            peers = groups.get(_peer_key(info), [])
+            if len(peers) >= 2 and name in peers:
+                median = pystats.median(math.log(stats[p]["std"]) for p in peers)
+                pi = math.log(st["std"]) - median
+                if abs(pi) > scale:
+                    warnings.append(f"{label}: std {_fmt(st['std'])} is {math.exp(pi):.2g}× the median std "
+                                    f"{_fmt(math.exp(median))} of the {len(peers)} layers with the same role "
+                                    f"({info.module_type}, fan_in {info.fans[0]}); a scale error?")
+                dev = max(dev, abs(pi))
+        entry["deviation"] = dev
+        score *= math.exp(-0.5 * (dev / scale) ** 2)
+        scores[name] = {"score": score, "warnings": warnings, **entry}
+
+    weight_scores = [scores[w]["score"] for w in layer_of if w in scores]
+    pool = weight_scores or [s["score"] for s in scores.values()]
+    overall = 0.0 if any_nonfinite or not pool else sum(pool) / len(pool)
+    diagnosis = _diagnosis(scores, gains, scale, any_nonfinite or broken)
+    return {
+        "overall_score": overall,
+        "parameter_scores": scores,
+        "diagnosis": diagnosis,
+        "warnings": [w for s in scores.values() for w in s["warnings"]],
+        "layers": {
+            n: {"log_gain": g.log_rho, "compounded_log_gain": g.compounded, "critical_std": g.critical_std,
+                "q_in": g.q_in, "two_sided": g.two_sided, "judged": g.judged}
+            for n, g in gains.items()
+        },
+        "tolerance": float(tolerance),
+        "target_std": None if target_std is None else float(target_std),
+    }
+
+
+def _chain_deviation(gain: LayerGain) -> float:
+    """``dev(P_l) / √k_l``: per-layer errors within tolerance add up like a random walk, a bias linearly."""
+    dev = abs(gain.compounded) if gain.two_sided else max(0.0, gain.compounded)
+    return dev / math.sqrt(max(gain.chain_position, 1))
+
+
+def _diagnosis(scores: dict[str, dict[str, Any]], gains: dict[str, LayerGain], scale: float, broken: bool) -> str:
+    if broken:
+        return "broken"
+    judged = [g for g in gains.values() if g.judged]
+    worst = max(judged, key=_chain_deviation, default=None)
+    if worst is not None and _chain_deviation(worst) > 2 * scale:
+        return "exploding" if worst.compounded > 0 else "vanishing"
+    if any(s["deviation"] > scale for s in scores.values()):
+        return "inconsistent"
+    return "healthy"

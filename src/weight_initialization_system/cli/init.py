@@ -1,0 +1,99 @@
+"""``weight-init init``: initialize a model with a method, ``auto`` or a config file, and save its weights."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._common import CLIError, add_common_options, parse_key_values, write_json
+from ._render import console, table
+from .models import LoadedModel, load_model
+
+__all__ = ["initialize", "register", "run"]
+
+EXAMPLES = """examples:
+  weight-init init mlp --method kaiming_normal --arg nonlinearity=relu --out mlp.safetensors
+  weight-init init transformer --method auto --out transformer.safetensors
+  weight-init init cnn --config init.yaml --out cnn.safetensors --format json
+  weight-init init mypkg.models:build --method orthogonal --out model.pt
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "init", help="initialize a model and save its weights", epilog=EXAMPLES,
+        description="Initialize MODEL with an initializer (--method NAME, with --arg KEY=VALUE), with the "
+        "activation-aware 'auto' method, or with a YAML config (--config FILE), then save the state dict "
+        "(.safetensors, or a torch file for any other suffix). Prints what was done per parameter.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", metavar="MODEL", help="built-in name, module:factory, or zoo name")
+    how = parser.add_mutually_exclusive_group(required=True)
+    how.add_argument("--method", help="initializer name (see 'weight-init list') or 'auto'")
+    how.add_argument("--config", help="a YAML config file (the seed's weight_initialization block)")
+    parser.add_argument("--arg", action="append", metavar="KEY=VALUE", help="initializer argument (repeatable)")
+    parser.add_argument("--out", help="where to save the weights (.safetensors or .pt)")
+    parser.add_argument("--input-shape", help="sample input shape without batch, e.g. 3,32,32 (for auto)")
+    add_common_options(parser)
+    parser.set_defaults(run=run)
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"3,32,32"`` → ``(3, 32, 32)``."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise CLIError(f"--input-shape expects integers separated by commas. Received: {text!r}",
+                       "for example: --input-shape 3,32,32") from None
+    if not shape or min(shape) <= 0:
+        raise CLIError(f"--input-shape needs positive sizes. Received: {text!r}")
+    return shape
+
+
+def initialize(loaded: LoadedModel, method: str | None, config: str | None, arguments: dict[str, Any],
+               seed: int) -> Any:
+    """Run the initialization the options ask for and return its ``InitResult``."""
+    from ..schemes import initialize_model
+
+    if config is not None:
+        from ..config import apply_config
+
+        return apply_config(loaded.model, Path(config), seed=seed)
+    if method == "auto":
+        sample = None if loaded.sample is None else loaded.sample(32, torch.Generator().manual_seed(seed))
+        return initialize_model(loaded.model, "auto", seed=seed, sample=sample, **arguments)
+    return initialize_model(loaded.model, method or "xavier_uniform", seed=seed, **arguments)
+
+
+def save_weights(model: torch.nn.Module, out: Path) -> None:
+    """Save the state dict: safetensors (shared tensors de-duplicated) or ``torch.save`` for other suffixes."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".safetensors":
+        from safetensors.torch import save_model
+
+        save_model(model, str(out))
+    else:
+        torch.save(model.state_dict(), str(out))
+
+
+def run(args: argparse.Namespace) -> int:
+    loaded = load_model(args.model, input_shape=parse_shape(args.input_shape))
+    result = initialize(loaded, args.method, args.config, parse_key_values(args.arg, "--arg"), args.seed)
+    if args.out:
+        save_weights(loaded.model, Path(args.out))
+    if args.format == "json":
+        write_json({"model": args.model, "method": result.method, "seed": result.seed, "out": args.out,
+                    "parameters": result.to_rows()})
+        return 0
+    out = console()
+    rows = [(r["name"], r["initializer"], "" if r["fans"] is None else f"{r['fans'][0]}/{r['fans'][1]}",
+             r["reason"]) for r in result.to_rows()]
+    out.print(table(f"{args.model}: {result.method} (seed {result.seed})",
+                    ["parameter", "initializer", "fans", "reason"], rows))
+    if args.out:
+        out.print(f"Saved {len(loaded.model.state_dict())} tensors to {args.out}")
+    return 0

@@ -1,0 +1,150 @@
+"""signal_propagation, gradient_flow, jacobian_spectrum: diagnoses, the notebook rubric, loss-scale invariance."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from analysis_models import TinyGPT, deep_net, gpt2_init
+from torch import nn
+
+from weight_initialization_system.analysis import (
+    InitializationAnalyzer,
+    gradient_flow,
+    jacobian_spectrum,
+    notebook_health_score,
+    signal_propagation,
+)
+from weight_initialization_system.errors import WeightInitError
+from weight_initialization_system.initializers import kaiming_normal_, orthogonal_
+
+
+def test_notebook_rubric_exactly() -> None:
+    assert notebook_health_score(1e-3, 1.0, 0.1, 0.05, 0) == 10
+    assert notebook_health_score(5e-6, 50.0, 0.1, 0.2, 1) == 1 + 1 + 1 + 0
+    assert notebook_health_score(1e-7, 500.0, 0.1, 0.05, 3) == 0 + 0 + 0 + 2
+
+
+@pytest.mark.parametrize(("init", "expected"), [
+    (lambda w: kaiming_normal_(w, nonlinearity="relu"), "healthy"),
+    (lambda w: nn.init.normal_(w, 0, 0.01), "vanishing"),
+    (lambda w: nn.init.normal_(w, 0, 1.0), "exploding"),
+])
+def test_signal_propagation_diagnosis_on_deep_relu_net(init: object, expected: str) -> None:
+    net = deep_net(nn.ReLU, init, depth=20)  # type: ignore[arg-type]
+    result = signal_propagation(net, torch.randn(64, 64, generator=torch.Generator().manual_seed(0)))
+    assert result["diagnosis"] == expected
+    kinds = [v["kind"] for v in result["layers"].values()]
+    assert kinds[:2] == ["weight", "activation"] and len(kinds) == 39
+
+
+def test_dead_and_saturated_units() -> None:
+    dead = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU())
+    with torch.no_grad():
+        for m in dead:
+            if isinstance(m, nn.Linear):
+                m.bias.fill_(-100.0)
+    x = torch.randn(32, 16, generator=torch.Generator().manual_seed(0))
+    result = signal_propagation(dead, x)
+    assert result["diagnosis"] == "dead" and result["layers"]["1"]["frac_dead"] == 1.0
+    saturated = deep_net(nn.Tanh, lambda w: nn.init.normal_(w, 0, 1.0), depth=4, width=64)
+    result = signal_propagation(saturated, torch.randn(32, 64, generator=torch.Generator().manual_seed(0)))
+    assert result["diagnosis"] == "saturated" and result["layers"]["3"]["frac_saturated"] > 0.5
+
+
+def test_functional_activation_is_judged_from_the_layer_output() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+            with torch.no_grad():
+                self.a.bias.fill_(-100.0)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(F.relu(self.a(x)))
+
+    result = signal_propagation(Net(), torch.randn(16, 8))
+    assert result["layers"]["a"]["frac_dead"] == 1.0
+
+
+def test_gradient_flow_has_the_notebook_fields_and_counts() -> None:
+    net = deep_net(nn.ReLU, lambda w: kaiming_normal_(w, nonlinearity="relu"), depth=6, width=64)
+    x = torch.randn(100, 64, generator=torch.Generator().manual_seed(0))
+    g = gradient_flow(net, x)
+    assert list(g["gradient_norms"]) == [f"{i}.weight" for i in range(0, 11, 2)]
+    norms = list(g["gradient_norms"].values())
+    assert g["min_gradient"] == min(norms) and g["max_gradient"] == max(norms)
+    assert g["std_gradient"] == pytest.approx(float(torch.tensor(norms, dtype=torch.float64).std(correction=0)))
+    assert g["total_layers"] == 6 and g["vanished_layers"] == sum(n < 1e-6 for n in norms)
+    assert 0 <= g["health_score"] <= 10 and 0 <= g["scale_free_score"] <= 10
+    out = net(x).detach()
+    target = torch.rand(out.shape, generator=torch.Generator().manual_seed(0))
+    assert g["loss"] == pytest.approx(float(F.mse_loss(out, target)), rel=1e-5)
+
+
+def test_scale_free_score_does_not_depend_on_the_loss_reduction() -> None:
+    model = gpt2_init(TinyGPT(layers=4))
+    idx = torch.randint(0, 50, (16, 8), generator=torch.Generator().manual_seed(0))
+    losses = {
+        "mean": lambda o, t: F.mse_loss(o, t),
+        "sum": lambda o, t: F.mse_loss(o, t, reduction="sum"),
+        "1000x mean": lambda o, t: 1000 * F.mse_loss(o, t),
+    }
+    results = {k: gradient_flow(model, idx, loss_fn=f) for k, f in losses.items()}
+    assert len({r["scale_free_score"] for r in results.values()}) == 1
+    base = results["mean"]["relative_ratios"]
+    for r in results.values():
+        for name, value in r["relative_ratios"].items():
+            assert value == pytest.approx(base[name], rel=1e-3)
+    assert results["sum"]["max_gradient"] > 100 * results["mean"]["max_gradient"]
+
+
+def test_jacobian_estimates_match_the_dense_jacobian() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(24, 24), nn.Tanh(), nn.Linear(24, 24))
+    x = torch.randn(1, 24)
+    probes = 40
+    r = jacobian_spectrum(net, x, k=24, probes=probes)
+    jac = torch.autograd.functional.jacobian(net, x).reshape(24, 24)
+    lam = torch.linalg.svdvals(jac).double() ** 2
+    assert r["max_singular_value"] ** 2 == pytest.approx(float(lam.max()), rel=1e-6)  # full Krylov space
+    # Each probe is exact quadrature of vᵀ(JᵀJ)v for a uniform unit v: variance 2·Var(λ)/(D+2) about mean(λ).
+    sigma = math.sqrt(2 * float(lam.var(correction=0)) / (24 + 2) / probes)
+    assert abs(r["mean_squared_singular_value"] - float(lam.mean())) < 5 * sigma
+
+
+def test_orthogonal_tanh_net_is_far_more_isometric_than_gaussian_of_same_variance() -> None:
+    width = 96
+    x = torch.randn(4, width, generator=torch.Generator().manual_seed(0))
+
+    def net(init: object) -> nn.Sequential:
+        torch.manual_seed(0)
+        layers: list[nn.Module] = []
+        for _ in range(32):
+            layers += [nn.Linear(width, width, bias=False), nn.Tanh()]
+        model = nn.Sequential(*layers)
+        with torch.no_grad():
+            for m in model:
+                if isinstance(m, nn.Linear):
+                    init(m.weight)  # type: ignore[operator]
+        return model
+
+    ortho = jacobian_spectrum(net(orthogonal_), x, k=16)
+    gauss = jacobian_spectrum(net(lambda w: nn.init.normal_(w, 0, 1 / math.sqrt(width))), x, k=16)
+    assert ortho["spread"] < gauss["spread"] / 2
+    assert ortho["products"] == 32
+
+
+def test_jacobian_rejects_integer_inputs() -> None:
+    with pytest.raises(WeightInitError, match="inputs"):
+        jacobian_spectrum(nn.Embedding(4, 4), torch.tensor([1, 2]))
+
+
+def test_analyzer_wrappers_and_single_pass_dynamics() -> None:
+    net = deep_net(nn.ReLU, lambda w: kaiming_normal_(w, nonlinearity="relu"), depth=3, width=16)
+    x = torch.randn(8, 16, generator=torch.Generator().manual_seed(0))
+    both = InitializationAnalyzer().dynamics(net, x)
+    assert both["signal"]["diagnosis"] == InitializationAnalyzer.signal_propagation(net, x)["diagnosis"]
+    assert both["gradients"]["gradient_norms"] == InitializationAnalyzer.gradient_flow(net, x)["gradient_norms"]
