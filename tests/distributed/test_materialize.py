@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from models import Net, Scaled
+from dist_models import Net, Scaled
 from torch import nn
 
 from weight_initialization_system.distributed import materialize
@@ -153,3 +153,28 @@ def test_large_parameters_are_drawn_on_worker_threads_straight_into_their_storag
     materialize(model, "trunc_normal", std=0.02, seed=6)
     assert model.weight.requires_grad
     assert torch.equal(model.weight, reference.weight)
+
+
+def test_config_is_forwarded_to_initialize_model() -> None:
+    from weight_initialization_system.config import load_config
+
+    cfg = load_config({"weight_initialization": {"global": {"default_method": "kaiming_normal"},
+                                                 "overrides": {"big.weight": {"method": "orthogonal"}}}})
+    reference = Net()
+    initialize_model(reference, config=cfg, seed=4)
+    model = _on_meta()
+    materialize(model, config=cfg, seed=4)
+    assert _differing(model, reference) == []
+
+
+@pytest.mark.parametrize("scheme", ["gpt2", "bert"])
+def test_published_schemes_materialize_like_on_cpu(scheme: str) -> None:
+    from weight_initialization_system.models import CustomTransformerModel
+    from weight_initialization_system.schemes import apply_scheme
+
+    reference = CustomTransformerModel(vocab_size=100, d_model=32)
+    apply_scheme(reference, scheme, seed=0)
+    with torch.device("meta"):
+        model = CustomTransformerModel(vocab_size=100, d_model=32)
+    materialize(model, init_fn=lambda m: apply_scheme(m, scheme, seed=0))
+    assert _differing(model, reference) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from models import Net
+from dist_models import Net
 from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
