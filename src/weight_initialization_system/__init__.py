@@ -15,6 +15,7 @@ from .analysis import (
 )
 from .config import dump_config, load_config
 from .data_dependent import LayerCalibration, LSUVReport, lsuv_init, weight_norm_data_init
+from .distributed import detect_tiled_shards, init_to_safetensors, materialize
 from .errors import WeightInitError
 from .facade import WeightInitializer
 from .initializers import (
@@ -84,12 +85,14 @@ __all__ = [
     "compute_fans",
     "constant_",
     "delta_orthogonal_",
+    "detect_tiled_shards",
     "dirac_",
     "dump_config",
     "effective_weights",
     "eye_",
     "get_initializer",
     "gradient_flow",
+    "init_to_safetensors",
     "initialize_model",
     "jacobian_spectrum",
     "kaiming_normal_",
@@ -100,6 +103,7 @@ __all__ = [
     "list_schemes",
     "load_config",
     "lsuv_init",
+    "materialize",
     "normal_",
     "ones_",
     "orthogonal_",
