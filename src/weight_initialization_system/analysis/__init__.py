@@ -6,7 +6,7 @@ from .dynamics import dynamics, gradient_flow, notebook_health_score, relative_h
 from .jacobian import jacobian_spectrum
 from .meanfield import activation_moments
 from .quality import LayerGain, check_initialization_quality, layer_gains
-from .recommend import Recommendation, recommend, recommend_layer
+from .recommend import Recommendation, orthogonal_shape, recommend, recommend_layer
 from .statistics import STAT_KEYS, analyze_weights, effective_weights, spectral_norm, tensor_stats
 from .topology import (
     ChainLink,
@@ -36,6 +36,7 @@ __all__ = [
     "jacobian_spectrum",
     "layer_gains",
     "notebook_health_score",
+    "orthogonal_shape",
     "recommend",
     "recommend_layer",
     "relative_health_score",
