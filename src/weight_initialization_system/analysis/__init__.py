@@ -7,7 +7,7 @@ from .jacobian import jacobian_spectrum
 from .meanfield import activation_moments
 from .quality import LayerGain, check_initialization_quality, layer_gains
 from .recommend import Recommendation, orthogonal_shape, recommend, recommend_layer
-from .statistics import STAT_KEYS, analyze_weights, effective_weights, spectral_norm, tensor_stats
+from .statistics import STAT_KEYS, analyze_weights, spectral_norm, tensor_stats
 from .topology import (
     ChainLink,
     LayerInfo,
@@ -30,7 +30,6 @@ __all__ = [
     "analyze_weights",
     "check_initialization_quality",
     "dynamics",
-    "effective_weights",
     "gradient_flow",
     "is_weight_layer",
     "jacobian_spectrum",
