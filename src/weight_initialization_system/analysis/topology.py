@@ -142,11 +142,28 @@ _ACT_MODULES: dict[type[nn.Module], Callable[[Any], tuple[str, float | None]]] =
 }
 
 
+#: Hugging Face ``transformers.activations`` classes (what ``ACT2FN`` builds), matched by class name so that
+#: ``transformers`` stays optional. ``param`` 1.0 marks GELU's tanh approximation, as for ``nn.GELU``;
+#: QuickGELU ``x·σ(1.702x)`` is the sigmoid approximation of GELU (Hendrycks & Gimpel 2016).
+_HF_ACTIVATIONS: dict[str, tuple[str, float | None]] = {
+    "GELUActivation": ("gelu", None), "ClippedGELUActivation": ("gelu", None),
+    "NewGELUActivation": ("gelu", 1.0), "FastGELUActivation": ("gelu", 1.0),
+    "AccurateGELUActivation": ("gelu", 1.0), "GELUTanh": ("gelu", 1.0), "PytorchGELUTanh": ("gelu", 1.0),
+    "QuickGELUActivation": ("gelu", None), "SiLUActivation": ("silu", None), "MishActivation": ("mish", None),
+}
+
+
 def activation_of_module(module: nn.Module) -> tuple[str, float | None] | None:
-    """``(name, param)`` when ``module`` is an elementwise activation we have a gain for, else ``None``."""
+    """``(name, param)`` when ``module`` is an elementwise activation we have a gain for, else ``None``.
+
+    >>> activation_of_module(nn.LeakyReLU(0.2)), activation_of_module(nn.Linear(2, 2))
+    (('leaky_relu', 0.2), None)
+    """
     for cls in type(module).__mro__:
         if cls in _ACT_MODULES:
             return _ACT_MODULES[cls](module)
+        if cls.__name__ in _HF_ACTIVATIONS:
+            return _HF_ACTIVATIONS[cls.__name__]
     return None
 
 
@@ -386,7 +403,8 @@ class _Recorder(TorchFunctionMode):
     def record(self, kind: str, inputs: list[int], outputs: Any, target: str = "",
                act: tuple[str, float | None] | None = None) -> None:
         idx = self.graph.add(kind, inputs, target, act)
-        if kind == "input" or inputs:
+        # a weight layer always carries data, even on tensors made inside forward (GPT-2's wpe(arange(T)))
+        if kind in ("input", "weight") or inputs:
             self.data.add(idx)
         for t in _tensors(outputs):
             self.producer[id(t)] = idx
