@@ -38,24 +38,20 @@ Each :class:`Recommendation` is usable as ``initialize_model(model, rec.initiali
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..initializers import calculate_gain, gate_blocks, second_moment_gain
 from ..initializers.fans import _is_hf_conv1d
+from .meanfield import ACTIVATIONS
 from .topology import LayerInfo, trace_topology
 
 __all__ = ["Recommendation", "orthogonal_shape", "recommend", "recommend_layer"]
 
-_ORTHOGONAL_FAMILY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "hardtanh": lambda x: F.hardtanh(x),
-    "softsign": lambda x: F.softsign(x), "hardsigmoid": lambda x: F.hardsigmoid(x),
-}
+_ORTHOGONAL_FAMILY = ("tanh", "sigmoid", "hardtanh", "softsign", "hardsigmoid")
 _DEFAULT_PARAM = {"elu": 1.0, "celu": 1.0, "softplus": 1.0}
 
 
@@ -80,7 +76,7 @@ class Recommendation:
 
 def _input_gain(activation: str, param: float | None) -> float:
     if activation in _ORTHOGONAL_FAMILY:
-        return second_moment_gain(_ORTHOGONAL_FAMILY[activation])
+        return second_moment_gain(lambda x: ACTIVATIONS[activation](x, param))
     return calculate_gain(activation, param if param is not None else _DEFAULT_PARAM.get(activation))
 
 

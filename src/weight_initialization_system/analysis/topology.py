@@ -42,6 +42,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..initializers import compute_fans
 from ..initializers.fans import _is_hf_conv1d
+from ._state import preserved_state
 
 __all__ = [
     "NORM_MODULES",
@@ -444,35 +445,13 @@ def _hook_graph(model: nn.Module, sample: Any) -> _Graph:
     for t in _tensors(args):
         recorder.record("input", [], t)
     try:
-        with _Preserved(model), recorder:
+        # grad mode on keeps torch's fused inference fast paths (which skip submodules) off
+        with preserved_state(model), torch.enable_grad(), recorder:
             model(*args)
     finally:
         for h in handles:
             h.remove()
     return recorder.graph
-
-
-class _Preserved:
-    """Restores parameters' and buffers' values, the RNG state and grad mode after a forward on a sample."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-
-    def __enter__(self) -> None:
-        self.saved = [(t, t.detach().clone()) for t in [*self.model.parameters(), *self.model.buffers()]]
-        devices = sorted({t.device.index or 0 for t, _ in self.saved if t.device.type == "cuda"})
-        self.rng = torch.random.fork_rng(devices=devices)
-        self.rng.__enter__()
-        self.grad = torch.is_grad_enabled()
-        torch.set_grad_enabled(True)  # keeps torch's fused inference fast paths (which skip submodules) off
-
-    def __exit__(self, *exc: object) -> None:
-        torch.set_grad_enabled(self.grad)
-        self.rng.__exit__(None, None, None)
-        with torch.no_grad():
-            for t, copy in self.saved:
-                if t.shape == copy.shape:
-                    t.copy_(copy)
 
 
 # ---- module-order fallback ------------------------------------------------------------------------
