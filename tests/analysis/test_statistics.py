@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -120,6 +121,16 @@ def test_parametrized_weight_is_reported_under_the_users_name() -> None:
     assert "0.weight" in stats and "0.parametrizations.weight.original0" in stats
     assert stats["0.weight"]["std"] == pytest.approx(float(model[0].weight.detach().std()), rel=1e-5)
     assert stats["0.weight"]["fan_in"] == 8
+
+
+def test_old_style_weight_norm_is_reported_under_the_users_name() -> None:
+    model = nn.Sequential(nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.nn.utils.weight_norm is deprecated
+        torch.nn.utils.weight_norm(model[0])
+    stats = analyze_weights(model)
+    assert {"0.weight", "0.weight_g", "0.weight_v"} <= set(stats)
+    assert stats["0.weight"]["norm"] == pytest.approx(float(model[0].weight.detach().norm()), rel=1e-5)
 
 
 @settings(max_examples=25, deadline=None)

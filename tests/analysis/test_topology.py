@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from weight_initialization_system.analysis.topology import LayerInfo, trace_topology
+from weight_initialization_system.analysis.topology import LayerInfo, activation_of_module, trace_topology
 
 
 def _mlp(act: type[nn.Module], depth: int = 4, width: int = 8) -> nn.Sequential:
@@ -193,3 +194,37 @@ def test_embedding_rnn_and_attention_with_separate_projections() -> None:
                                         "rnn.weight_hh_l1")
     assert info["attn"].weight_names == ("attn.q_proj_weight", "attn.k_proj_weight", "attn.v_proj_weight")
     assert info["attn.out_proj"].is_last
+
+
+def test_hf_gpt2_activations_and_embeddings_from_a_tiny_config() -> None:
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed (extra 'hf')")
+    config = transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=32, n_layer=2, n_head=4,
+                                     bos_token_id=0, eos_token_id=0)
+    model = transformers.GPT2LMHeadModel(config)
+    infos = trace_topology(model, torch.randint(0, 64, (2, 8)))
+    assert infos["transformer.h.0.mlp.c_fc"].output_activation == "gelu"
+    assert (infos["transformer.h.1.mlp.c_proj"].input_activation,
+            infos["transformer.h.1.mlp.c_proj"].input_activation_param) == ("gelu", 1.0)  # NewGELU: tanh form
+    assert infos["transformer.h.1.mlp.c_proj"].residual_branch
+    for embedding in ("transformer.wte", "transformer.wpe"):  # inputs, never outputs
+        assert infos[embedding].is_first and not infos[embedding].is_last
+    assert [n for n, i in infos.items() if i.is_last] == ["lm_head"]
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("NewGELUActivation", ("gelu", 1.0)), ("GELUActivation", ("gelu", None)), ("FastGELUActivation", ("gelu", 1.0)),
+    ("QuickGELUActivation", ("gelu", None)), ("SiLUActivation", ("silu", None)), ("MishActivation", ("mish", None)),
+])
+def test_hugging_face_activation_classes_are_matched_by_name(name: str, expected: tuple[str, float | None]) -> None:
+    act = type(name, (nn.Module,), {"forward": lambda self, x: x})()  # stands in for transformers.activations
+    assert activation_of_module(act) == expected
+    model = nn.Sequential(nn.Linear(4, 8), act, nn.Linear(8, 2))
+    assert trace_topology(model)["2"].input_activation == expected[0]
+
+
+def test_hugging_face_act2fn_modules_are_recognised() -> None:
+    activations = pytest.importorskip("transformers.activations", reason="transformers is not installed")
+    assert activation_of_module(activations.ACT2FN["gelu_new"]) == ("gelu", 1.0)
+    assert activation_of_module(activations.ACT2FN["gelu"]) == ("gelu", None)
+    assert activation_of_module(activations.ACT2FN["quick_gelu"]) == ("gelu", None)
+    assert activation_of_module(activations.ACT2FN["silu"])[0] == "silu"  # type: ignore[index]

@@ -147,6 +147,10 @@ def test_architecture_scheme_runs_only_where_the_architecture_is_present() -> No
                           seed=0)
     # d_model_scaling: true → std = d_model^-1/2 for the scheme's projections.
     assert result["blocks.0.attention.query.weight"].kwargs["std"] == pytest.approx(32**-0.5)
+    # d_model_scaling: false → GPT-2's fixed 0.02.
+    fixed = apply_config(transformer, SEED_CONFIG.replace("enable_analysis: true", "enable_analysis: false")
+                         .replace("d_model_scaling: true", "d_model_scaling: false"), seed=0)
+    assert fixed["blocks.0.attention.query.weight"].kwargs["std"] == pytest.approx(0.02)
 
 
 def test_enable_analysis_warns_below_threshold_naming_layers() -> None:

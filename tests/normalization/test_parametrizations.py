@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -149,3 +151,16 @@ def test_effective_weights_are_keyed_by_user_names() -> None:
     v = model[0].parametrizations.weight.original1.detach()
     torch.testing.assert_close(weights["0.weight"], g * v / v.norm(dim=1, keepdim=True))
     assert not weights["0.weight"].requires_grad
+
+
+def test_effective_weights_cover_old_style_hook_parametrizations() -> None:
+    model = _seed_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.nn.utils.weight_norm is deprecated
+        torch.nn.utils.weight_norm(model[0])
+        torch.nn.utils.spectral_norm(model[2])
+    weights = effective_weights(model)
+    assert set(weights) == {"0.weight", "2.weight"}
+    g, v = model[0].weight_g.detach(), model[0].weight_v.detach()
+    torch.testing.assert_close(weights["0.weight"], g * v / v.norm(dim=1, keepdim=True))
+    assert weights["2.weight"].data_ptr() != model[2].weight.data_ptr()  # a copy

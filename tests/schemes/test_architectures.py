@@ -34,21 +34,45 @@ def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def test_transformer_scheme_std_and_gpt2_residual_scaling() -> None:
+@pytest.mark.parametrize("std", [None, 0.02], ids=["default-inverse-sqrt-d_model", "gpt2-constant"])
+def test_transformer_scheme_std_and_gpt2_residual_scaling(std: float | None) -> None:
     model = CustomTransformerModel(vocab_size=500, d_model=64, num_layers=3)
-    result = CustomInitializationSchemes.transformer_initialization(model, d_model=64, seed=0)
-    out_std = 0.02 / math.sqrt(2 * 3)
+    kwargs = {} if std is None else {"std": std}
+    result = CustomInitializationSchemes.transformer_initialization(model, d_model=64, seed=0, **kwargs)
+    sigma = 64 ** -0.5 if std is None else std
+    out_std = sigma / math.sqrt(2 * 3)
     for name, p in model.named_parameters():
         if name.endswith(("out_proj.weight", "fc_out.weight")):
             assert result[name].kwargs["std"] == pytest.approx(out_std)
             assert abs(p.std().item() - out_std) < _sample_std_tolerance(p.numel(), out_std)
         elif name.endswith("weight") and p.dim() == 2:
-            assert abs(p.std().item() - 0.02) < _sample_std_tolerance(p.numel(), 0.02), name
+            assert result[name].kwargs["std"] == pytest.approx(sigma), name
+            assert abs(p.std().item() - sigma) < _sample_std_tolerance(p.numel(), sigma), name
         elif "norm" in name:
             expected = 1.0 if name.endswith("weight") else 0.0
             assert torch.all(p == expected), name
         elif name.endswith("bias"):
             assert torch.all(p == 0), name
+
+
+def test_transformer_scheme_default_infers_d_model() -> None:
+    inferred = CustomTransformerModel(vocab_size=100, d_model=64, num_layers=1)
+    given = CustomTransformerModel(vocab_size=100, d_model=64, num_layers=1)
+    transformer_initialization(inferred, seed=1)
+    transformer_initialization(given, d_model=64, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(inferred.state_dict().values(), given.state_dict().values(),
+                                                 strict=True))
+
+
+def test_seed_readme_transformer_scheme_scores_healthy() -> None:
+    """The seed README's check: at d_model=64 the GPT-2 constant 0.02 is 0.16x variance-preserving."""
+    from weight_initialization_system.analysis import check_initialization_quality
+
+    transformer = CustomTransformerModel(vocab_size=100, d_model=64)
+    CustomInitializationSchemes.transformer_initialization(transformer, d_model=64, seed=0)
+    assert check_initialization_quality(transformer)["overall_score"] > 0.7
+    transformer_initialization(transformer, d_model=64, std=0.02, seed=0)
+    assert check_initialization_quality(transformer)["diagnosis"] == "vanishing"
 
 
 def test_transformer_scheme_checks_d_model_and_leaves_model_untouched() -> None:
@@ -69,11 +93,13 @@ def test_transformer_scheme_std_none_is_inverse_sqrt_width_and_truncation_bounds
     assert model.token_embedding.weight.abs().max().item() <= 2 * sigma + 1e-7
 
 
-def test_transformer_scheme_on_torch_encoder_scales_linear2_and_out_proj() -> None:
+@pytest.mark.parametrize("std", [None, 0.02])
+def test_transformer_scheme_on_torch_encoder_scales_linear2_and_out_proj(std: float | None) -> None:
     layer = nn.TransformerEncoderLayer(32, 4, 64, batch_first=True)
     model = nn.TransformerEncoder(layer, 4, enable_nested_tensor=False)
-    result = transformer_initialization(model, seed=0)
-    scaled = {n for n, p in result.initialized.items() if p.kwargs.get("std") == pytest.approx(0.02 / math.sqrt(8))}
+    result = transformer_initialization(model, std=std, seed=0)
+    sigma = 32 ** -0.5 if std is None else std
+    scaled = {n for n, p in result.initialized.items() if p.kwargs.get("std") == pytest.approx(sigma / math.sqrt(8))}
     assert scaled == {f"layers.{i}.{m}.weight" for i in range(4) for m in ("self_attn.out_proj", "linear2")}
     assert result["layers.0.self_attn.in_proj_weight"].blocks == 3
 

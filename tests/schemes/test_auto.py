@@ -16,12 +16,12 @@ import pytest
 import torch
 from torch import nn
 
+from weight_initialization_system.analysis.recommend import recommend_layer
 from weight_initialization_system.analysis.topology import LayerInfo, trace_topology
 from weight_initialization_system.errors import WeightInitError
 from weight_initialization_system.initializers import calculate_gain
 from weight_initialization_system.models import CustomCNNModel, CustomTransformerModel, ResidualBlock, deep_mlp
 from weight_initialization_system.schemes import initialize_model
-from weight_initialization_system.schemes.auto import recommend_layer
 
 DEPTH, WIDTH, BATCH = 30, 256, 512
 

@@ -6,8 +6,8 @@ from .dynamics import dynamics, gradient_flow, notebook_health_score, relative_h
 from .jacobian import jacobian_spectrum
 from .meanfield import activation_moments
 from .quality import LayerGain, check_initialization_quality, layer_gains
-from .recommend import Recommendation, recommend, recommend_layer
-from .statistics import STAT_KEYS, analyze_weights, effective_weights, spectral_norm, tensor_stats
+from .recommend import Recommendation, orthogonal_shape, recommend, recommend_layer
+from .statistics import STAT_KEYS, analyze_weights, spectral_norm, tensor_stats
 from .topology import (
     ChainLink,
     LayerInfo,
@@ -30,12 +30,12 @@ __all__ = [
     "analyze_weights",
     "check_initialization_quality",
     "dynamics",
-    "effective_weights",
     "gradient_flow",
     "is_weight_layer",
     "jacobian_spectrum",
     "layer_gains",
     "notebook_health_score",
+    "orthogonal_shape",
     "recommend",
     "recommend_layer",
     "relative_health_score",

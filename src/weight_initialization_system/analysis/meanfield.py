@@ -24,30 +24,20 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import WeightInitError
+from ..initializers.gains import _LINEAR, _NUMERIC
 
 __all__ = ["ACTIVATIONS", "activation_moments"]
 
 _Fn = Callable[[torch.Tensor, float | None], torch.Tensor]
 
+#: ``φ(x, param)`` for every smooth (or saturating) nonlinearity: the table ``calculate_gain`` integrates,
+#: plus the ones it has closed-form gains for.
 ACTIVATIONS: dict[str, _Fn] = {
     "sigmoid": lambda x, p: torch.sigmoid(x),
     "tanh": lambda x, p: torch.tanh(x),
     "selu": lambda x, p: F.selu(x),
-    "gelu": lambda x, p: F.gelu(x, approximate="tanh" if p == 1.0 else "none"),
-    "silu": lambda x, p: F.silu(x),
-    "swish": lambda x, p: F.silu(x),
-    "mish": lambda x, p: F.mish(x),
-    "elu": lambda x, p: F.elu(x, alpha=1.0 if p is None else p),
-    "celu": lambda x, p: F.celu(x, alpha=1.0 if p is None else p),
-    "softplus": lambda x, p: F.softplus(x, beta=1.0 if p is None else p),
-    "hardswish": lambda x, p: F.hardswish(x),
-    "hardtanh": lambda x, p: F.hardtanh(x),
-    "softsign": lambda x, p: F.softsign(x),
-    "hardsigmoid": lambda x, p: F.hardsigmoid(x),
+    **_NUMERIC,
 }
-
-_LINEAR = {"linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-           "conv_transpose3d"}
 
 
 @functools.lru_cache(maxsize=4096)

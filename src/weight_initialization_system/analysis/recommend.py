@@ -1,28 +1,37 @@
-"""Which initializer each weight layer should get, and why: one rule set, :func:`recommend_layer`.
+"""Which initializer each weight layer should get, and why: the one rule set, :func:`recommend_layer`.
 
-The rules follow the gain of the nonlinearity applied to the layer's input (He et al. 2015:
-``Var[y_l] = n_l Var[w_l] E[x_l²]``), so the first layer, which sees raw inputs, gets gain 1:
+``InitializationAnalyzer.recommend`` and ``initialize_model(model, "auto")`` both call it, so they agree.
+For a layer ``y_l = W_l x_l`` whose input is ``x_l = φ(y_{l-1})``, He et al. (2015) show
 
-=====================================  ========================================================================
-layer                                  recommendation
-=====================================  ========================================================================
-Embedding                              ``normal`` std 0.02 (Radford et al. 2019); a norm layer downstream sets
-                                       the scale, and 0.02 keeps token and position embeddings comparable
-LSTM / GRU / RNN                       ``orthogonal`` (Saxe et al. 2014): the recurrent matrix is applied once
-                                       per time step, so its singular values must all be 1
-input ReLU / leaky ReLU                ``kaiming_normal`` with that nonlinearity (He et al. 2015)
-input tanh / sigmoid / softsign        ``xavier_normal`` (Glorot & Bengio 2010): ``n σ² = 1`` is the critical
-                                       point of tanh (Schoenholz et al. 2017)
-input SELU                             ``lecun_normal`` (Klambauer et al. 2017)
-other smooth input (GELU, SiLU, ...)   ``kaiming_normal`` with that nonlinearity's second-moment gain
-linear input (first layer, after a     ``lecun_normal``: ``Var = 1/fan_in``
-norm layer or a sum)
-last layer of a residual branch        the rule above scaled by ``1/√(2·blocks)`` when the number of residual
-                                       branches is known (GPT-2; Radford et al. 2019), so the residual stream's
-                                       variance stays O(1) over depth
-=====================================  ========================================================================
+.. math::
+    \\mathrm{Var}[y_l] = n_l\\,\\mathrm{Var}[w_l]\\,\\mathbb{E}[x_l^2],
 
-Each :class:`Recommendation` is usable with ``initialize_model(model, rec.initializer, include=[f"{rec.layer}.*"],
+so the variance-preserving choice is ``Var[w_l] = gain² / fan_in`` with ``gain = 1/√E[φ(z)²]``, set by the
+nonlinearity applied to the layer's **input**. The first layer sees the raw inputs: gain 1.
+
+==========================================  ==============================================================
+input nonlinearity                          initializer
+==========================================  ==============================================================
+none (first layer, linear), tanh, sigmoid,  orthogonal, gain ``g·√max(1, rows/row length)`` (Saxe et al.
+hardtanh, softsign, hardsigmoid             2014): each output unit's weight row has norm ``g``, so the
+                                            output second moment is exactly ``g²·E[x²]``; ``g = 1`` for
+                                            raw/linear inputs, else ``1/√E[φ(z)²]`` (tanh 1.59, sigmoid
+                                            1.85), whose unit-variance fixed point is stable because
+                                            ``E[φ(√q z)²]/q`` decreases in ``q``
+relu, leaky_relu (slope ``a``)              Kaiming normal, ``gain = √(2/(1+a²))`` (He et al. 2015): exact
+gelu, silu, mish, elu, celu, softplus,      Kaiming normal with ``gain = 1/√E[φ(z)²]`` (Gauss-Hermite)
+hardswish
+selu                                        LeCun normal (Klambauer et al. 2017)
+==========================================  ==============================================================
+
+A layer that ends a residual branch (``x + f(x)``) has its standard deviation divided by ``√L``, ``L`` the
+number of residual branches, so that the stream's variance after all ``L`` additions stays O(1) (the GPT-2
+``1/√(2N)`` rule of Radford et al. 2019 in general form: a transformer block has ``2`` branches). Recurrent
+layers get ``orthogonal`` (Saxe et al. 2014; ``auto`` applies it per gate, with Xavier input weights and an
+LSTM forget bias of 1), embeddings N(0, 1) (one row is looked up: unit-variance outputs), or N(0, 1/d) when
+tied to a readout so that the logits have unit variance.
+
+Each :class:`Recommendation` is usable as ``initialize_model(model, rec.initializer, include=list(rec.weights),
 **rec.kwargs)``.
 """
 
@@ -32,94 +41,143 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
-from ..initializers import calculate_gain
+from ..initializers import calculate_gain, gate_blocks, second_moment_gain
+from ..initializers.fans import _is_hf_conv1d
+from .meanfield import ACTIVATIONS
 from .topology import LayerInfo, trace_topology
 
-__all__ = ["Recommendation", "recommend", "recommend_layer"]
+__all__ = ["Recommendation", "orthogonal_shape", "recommend", "recommend_layer"]
 
-_SATURATING = ("tanh", "sigmoid", "softsign", "hardtanh", "hardsigmoid")
+_ORTHOGONAL_FAMILY = ("tanh", "sigmoid", "hardtanh", "softsign", "hardsigmoid")
+_DEFAULT_PARAM = {"elu": 1.0, "celu": 1.0, "softplus": 1.0}
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """An initializer for one layer: registry name, its keyword arguments, and the reason."""
+    """The initializer for one weight layer.
+
+    Attributes:
+        layer: the layer's (module's) qualified name.
+        initializer: a registry name (``"kaiming_normal"``, ``"orthogonal"``, ...).
+        kwargs: its arguments.
+        reason: the rule that chose it, with the gain and the paper.
+        weights: the qualified names of the weight matrices it applies to (``include=`` for ``initialize_model``).
+    """
 
     layer: str
     initializer: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    weights: tuple[str, ...] = ()
 
 
-def recommend_layer(info: LayerInfo, residual_branches: int | None = None) -> Recommendation:
-    """The recommended initializer for one weight layer (rules in the module docstring).
+def _input_gain(activation: str, param: float | None) -> float:
+    if activation in _ORTHOGONAL_FAMILY:
+        return second_moment_gain(lambda x: ACTIVATIONS[activation](x, param))
+    return calculate_gain(activation, param if param is not None else _DEFAULT_PARAM.get(activation))
+
+
+def orthogonal_shape(weight: torch.Tensor, module: nn.Module, blocks: int = 1) -> tuple[int, int]:
+    """``(rows, row length)`` of ``weight`` as the orthogonal initializer sees one of its ``blocks``.
+
+    A conv weight is ``(out, in/groups·∏k)``; a stacked q/k/v weight has 3 blocks; Hugging Face's ``Conv1D``
+    stores ``(in, out)``, so an output unit's weights are a column.
+    """
+    if _is_hf_conv1d(module):
+        return int(weight.shape[1]), int(weight.shape[0])
+    return int(weight.shape[0]) // blocks, int(weight[0].numel())
+
+
+def recommend_layer(
+    info: LayerInfo,
+    *,
+    residual_branches: int = 1,
+    matrix_shape: tuple[int, int] | None = None,
+    tied_readout: bool = False,
+) -> Recommendation:
+    """The variance-preserving initializer for one traced weight layer (rules in the module docstring).
 
     Args:
-        info: the layer, from :func:`trace_topology`.
-        residual_branches: number of residual branches in the model, to scale branch-final layers.
+        info: the layer, from :func:`~weight_initialization_system.analysis.topology.trace_topology`.
+        residual_branches: ``L``, the number of residual branches of the model; a layer with
+            ``info.residual_branch`` has its standard deviation divided by ``√L``.
+        matrix_shape: ``(rows, row length)`` of the weight as the orthogonal initializer sees it
+            (:func:`orthogonal_shape`). Default: ``(fan_out, fan_in)``, exact for linear layers.
+        tied_readout: an embedding whose weight is also the output layer's (GPT-2 ``wte``/``lm_head``).
 
-    >>> from weight_initialization_system.analysis import trace_topology
-    >>> info = trace_topology(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)))["2"]
-    >>> recommend_layer(info).initializer, recommend_layer(info).kwargs
-    ('kaiming_normal', {'nonlinearity': 'relu'})
+    >>> from weight_initialization_system.analysis.topology import trace_topology
+    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> recommend_layer(trace_topology(net)["2"]).kwargs
+    {'a': 0.0, 'mode': 'fan_in', 'nonlinearity': 'relu'}
     """
-    fan = f"fan_in {info.fans[0]}"
-    if info.module_type in ("Embedding", "EmbeddingBag"):
-        return Recommendation(info.name, "normal", {"std": 0.02},
-                              "embedding: its scale is set downstream (norm layer); std 0.02 as in GPT-2")
-    if info.module_type in ("LSTM", "GRU", "RNN"):
-        return Recommendation(info.name, "orthogonal", {},
-                              "recurrent: applied once per step, so all singular values should be 1")
+    def rec(initializer: str, kwargs: dict[str, Any], reason: str) -> Recommendation:
+        return Recommendation(info.name, initializer, kwargs, reason, info.weight_names)
+
     act, param = info.input_activation, info.input_activation_param
-    if act in ("relu", "leaky_relu"):
-        kwargs: dict[str, Any] = {"nonlinearity": act}
-        if act == "leaky_relu" and param is not None:
-            kwargs["a"] = param
-        rec = Recommendation(info.name, "kaiming_normal", kwargs,
-                             f"input passes through {act} ({fan}): variance-preserving gain "
-                             f"{'√2' if act == 'relu' else '√(2/(1+a²))'} (He et al. 2015)")
-    elif act in _SATURATING:
-        rec = Recommendation(info.name, "xavier_normal", {},
-                             f"input passes through {act} ({fan}): n·σ² = 1 is its critical point "
-                             "(Glorot & Bengio 2010; Schoenholz et al. 2017)")
-    elif act == "selu":
-        rec = Recommendation(info.name, "lecun_normal", {},
-                             f"input passes through selu ({fan}): self-normalizing (Klambauer et al. 2017)")
-    elif act is not None:
-        kwargs = {"nonlinearity": act} if param is None else {"nonlinearity": act, "a": param}
-        rec = Recommendation(info.name, "kaiming_normal", kwargs,
-                             f"input passes through {act} ({fan}): gain 1/√E[φ(z)²]")
+    shrink = 1.0 / math.sqrt(residual_branches) if info.residual_branch and residual_branches > 1 else 1.0
+    residual = f"; ends one of {residual_branches} residual branches: std ·1/√{residual_branches}" \
+        if shrink != 1.0 else ""
+    if info.is_first:
+        source = "first layer: raw inputs, gain 1"
+    elif act:
+        source = f"input passes through {act}" + (f"({param:g})" if param is not None else "")
     else:
-        where = "raw inputs" if info.is_first else "a linear input (after a norm layer, a sum or a linear map)"
-        rec = Recommendation(info.name, "lecun_normal", {}, f"{where} ({fan}): Var = 1/fan_in")
-    if info.residual_branch and residual_branches:
-        factor = 1.0 / math.sqrt(2.0 * residual_branches) if residual_branches > 1 else 1.0
-        return Recommendation(
-            info.name, "variance_scaling",
-            {"scale": _scale_of(rec, info) * factor**2, "mode": "fan_in", "distribution": "normal"},
-            rec.reason + f"; last layer of a residual branch, scaled by 1/√(2·{residual_branches}) (GPT-2)",
-        )
-    return rec
-
-
-def _scale_of(rec: Recommendation, info: LayerInfo) -> float:
-    """``gain²`` of a recommendation, as a variance_scaling ``scale``."""
-    if rec.initializer == "kaiming_normal":
-        return calculate_gain(rec.kwargs["nonlinearity"], rec.kwargs.get("a")) ** 2
-    if rec.initializer == "xavier_normal":
-        n_in, n_out = info.fans
-        return 2.0 * n_in / (n_in + n_out)
-    return 1.0
+        source = "linear input, gain 1"
+    if info.module_type in ("RNN", "LSTM", "GRU"):
+        return rec("orthogonal", {}, "recurrent layer: orthogonal recurrent and Xavier input weights per "
+                   "gate, LSTM forget bias 1 (Saxe et al. 2014; Jozefowicz et al. 2015)")
+    if info.module_type in ("Embedding", "EmbeddingBag"):
+        if tied_readout:
+            std = info.fans[1] ** -0.5
+            return rec("normal", {"std": std}, f"embedding tied to a readout: N(0, 1/d) = N(0, {std:.4g}²) "
+                       "so that the logits have unit variance")
+        return rec("normal", {"std": 1.0}, "embedding: one row is looked up, N(0, 1) gives unit variance outputs")
+    if act is None or act in ("linear", "identity") or act in _ORTHOGONAL_FAMILY:
+        gain = 1.0 if act is None or act in ("linear", "identity") else _input_gain(act, param)
+        rows, cols = matrix_shape if matrix_shape is not None else (info.fans[1], info.fans[0])
+        expand = math.sqrt(max(1.0, rows / cols))
+        total = gain * expand * shrink
+        detail = f", ·√(rows/row length) = {expand:.4g} for an expanding layer" if expand > 1 else ""
+        return rec("orthogonal", {"gain": total},
+                   f"{source}; orthogonal, gain {gain:.4g}{detail} (Saxe et al. 2014){residual}")
+    if act == "selu" and shrink == 1.0:
+        return rec("lecun_normal", {}, f"{source}; LeCun normal for self-normalizing SELU (Klambauer et al. 2017)")
+    gain = 1.0 if act == "selu" else _input_gain(act, param)
+    slope = param if act == "leaky_relu" and param is not None else 0.01 if act == "leaky_relu" else None
+    paper = "He et al. 2015" if act in ("relu", "leaky_relu") else "gain 1/√E[φ(z)²], He et al. 2015"
+    if shrink == 1.0 and act in ("relu", "leaky_relu"):
+        return rec("kaiming_normal", {"a": slope or 0.0, "mode": "fan_in", "nonlinearity": act},
+                   f"{source}; Kaiming normal, gain {gain:.4g} ({paper})")
+    return rec("variance_scaling", {"scale": (gain * shrink) ** 2, "mode": "fan_in", "distribution": "normal"},
+               f"{source}; N(0, gain²/fan_in), gain {gain:.4g} ({paper}){residual}")
 
 
 def recommend(model: nn.Module, sample: Any | None = None) -> dict[str, Recommendation]:
-    """Per weight layer (module name), the initializer we advise and why.
+    """Per weight layer (module name), the initializer we advise and why: the rule ``auto`` applies.
 
     Args:
         model: any ``nn.Module`` (not modified).
         sample: optional input, used only if the model cannot be traced symbolically.
+
+    >>> net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> rec = recommend(net)["2"]
+    >>> rec.initializer, rec.weights
+    ('kaiming_normal', ('2.weight',))
     """
     infos = trace_topology(model, sample)
     branches = sum(1 for info in infos.values() if info.residual_branch)
-    return {name: recommend_layer(info, branches) for name, info in infos.items()}
+    owners: dict[int, int] = {}
+    for _, p in model.named_parameters(remove_duplicate=False):
+        owners[id(p)] = owners.get(id(p), 0) + 1
+    out: dict[str, Recommendation] = {}
+    for name, info in infos.items():
+        module = model.get_submodule(name)
+        local = info.weight_names[0].rsplit(".", 1)[-1]
+        weight = getattr(module, local)
+        out[name] = recommend_layer(info, residual_branches=branches,
+                                    matrix_shape=orthogonal_shape(weight, module, gate_blocks(module, local)),
+                                    tied_readout=owners.get(id(weight), 0) > 1)
+    return out

@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
 from ..initializers import calculate_gain, compute_fans
+from ..normalization import effective_weights
 from .topology import LayerInfo, trace_topology
 
-__all__ = ["STAT_KEYS", "analyze_weights", "effective_weights", "spectral_norm", "tensor_stats"]
+__all__ = ["STAT_KEYS", "analyze_weights", "spectral_norm", "tensor_stats"]
 
 STAT_KEYS: tuple[str, ...] = (
     "mean", "std", "min", "max", "norm", "abs_mean", "frac_zeros", "kurtosis", "nan_count", "inf_count", "numel",
@@ -259,31 +259,6 @@ def tensor_stats(
         out["stable_rank"] = out["norm"] ** 2 / sigma**2 if sigma > 0 else math.nan
         out["mp_edge"] = out["std"] * (math.sqrt(m) + math.sqrt(n))
         out["mp_ratio"] = sigma / out["mp_edge"] if out["mp_edge"] > 0 else (math.inf if sigma > 0 else math.nan)
-    return out
-
-
-def _parametrized_names(module: nn.Module) -> Iterator[str]:
-    if parametrize.is_parametrized(module):
-        yield from module.parametrizations.keys()  # type: ignore[union-attr,operator]
-    own = dict(module.named_parameters(recurse=False))
-    for name in ("weight",):  # old-style hook parametrizations: weight_norm (g, v), spectral_norm (orig)
-        if name not in own and isinstance(getattr(module, name, None), torch.Tensor) and (
-            f"{name}_v" in own or f"{name}_orig" in own
-        ):
-            yield name
-
-
-def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The weights modules actually use, for parametrized modules, keyed by the user's names (``"0.weight"``).
-
-    Covers ``torch.nn.utils.parametrize`` (``parametrizations.weight_norm``, ``spectral_norm``,
-    ``orthogonal``) and the older hook-based ``weight_norm``/``spectral_norm``. Plain parameters are not listed.
-    """
-    out: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        for prefix, module in model.named_modules():
-            for local in _parametrized_names(module):
-                out[f"{prefix}.{local}" if prefix else local] = getattr(module, local).detach()
     return out
 
 

@@ -42,6 +42,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..initializers import compute_fans
 from ..initializers.fans import _is_hf_conv1d
+from ._state import preserved_state
 
 __all__ = [
     "NORM_MODULES",
@@ -142,11 +143,28 @@ _ACT_MODULES: dict[type[nn.Module], Callable[[Any], tuple[str, float | None]]] =
 }
 
 
+#: Hugging Face ``transformers.activations`` classes (what ``ACT2FN`` builds), matched by class name so that
+#: ``transformers`` stays optional. ``param`` 1.0 marks GELU's tanh approximation, as for ``nn.GELU``;
+#: QuickGELU ``x·σ(1.702x)`` is the sigmoid approximation of GELU (Hendrycks & Gimpel 2016).
+_HF_ACTIVATIONS: dict[str, tuple[str, float | None]] = {
+    "GELUActivation": ("gelu", None), "ClippedGELUActivation": ("gelu", None),
+    "NewGELUActivation": ("gelu", 1.0), "FastGELUActivation": ("gelu", 1.0),
+    "AccurateGELUActivation": ("gelu", 1.0), "GELUTanh": ("gelu", 1.0), "PytorchGELUTanh": ("gelu", 1.0),
+    "QuickGELUActivation": ("gelu", None), "SiLUActivation": ("silu", None), "MishActivation": ("mish", None),
+}
+
+
 def activation_of_module(module: nn.Module) -> tuple[str, float | None] | None:
-    """``(name, param)`` when ``module`` is an elementwise activation we have a gain for, else ``None``."""
+    """``(name, param)`` when ``module`` is an elementwise activation we have a gain for, else ``None``.
+
+    >>> activation_of_module(nn.LeakyReLU(0.2)), activation_of_module(nn.Linear(2, 2))
+    (('leaky_relu', 0.2), None)
+    """
     for cls in type(module).__mro__:
         if cls in _ACT_MODULES:
             return _ACT_MODULES[cls](module)
+        if cls.__name__ in _HF_ACTIVATIONS:
+            return _HF_ACTIVATIONS[cls.__name__]
     return None
 
 
@@ -386,7 +404,8 @@ class _Recorder(TorchFunctionMode):
     def record(self, kind: str, inputs: list[int], outputs: Any, target: str = "",
                act: tuple[str, float | None] | None = None) -> None:
         idx = self.graph.add(kind, inputs, target, act)
-        if kind == "input" or inputs:
+        # a weight layer always carries data, even on tensors made inside forward (GPT-2's wpe(arange(T)))
+        if kind in ("input", "weight") or inputs:
             self.data.add(idx)
         for t in _tensors(outputs):
             self.producer[id(t)] = idx
@@ -426,35 +445,13 @@ def _hook_graph(model: nn.Module, sample: Any) -> _Graph:
     for t in _tensors(args):
         recorder.record("input", [], t)
     try:
-        with _Preserved(model), recorder:
+        # grad mode on keeps torch's fused inference fast paths (which skip submodules) off
+        with preserved_state(model), torch.enable_grad(), recorder:
             model(*args)
     finally:
         for h in handles:
             h.remove()
     return recorder.graph
-
-
-class _Preserved:
-    """Restores parameters' and buffers' values, the RNG state and grad mode after a forward on a sample."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-
-    def __enter__(self) -> None:
-        self.saved = [(t, t.detach().clone()) for t in [*self.model.parameters(), *self.model.buffers()]]
-        devices = sorted({t.device.index or 0 for t, _ in self.saved if t.device.type == "cuda"})
-        self.rng = torch.random.fork_rng(devices=devices)
-        self.rng.__enter__()
-        self.grad = torch.is_grad_enabled()
-        torch.set_grad_enabled(True)  # keeps torch's fused inference fast paths (which skip submodules) off
-
-    def __exit__(self, *exc: object) -> None:
-        torch.set_grad_enabled(self.grad)
-        self.rng.__exit__(None, None, None)
-        with torch.no_grad():
-            for t, copy in self.saved:
-                if t.shape == copy.shape:
-                    t.copy_(copy)
 
 
 # ---- module-order fallback ------------------------------------------------------------------------

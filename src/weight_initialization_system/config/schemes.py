@@ -78,8 +78,8 @@ def run_architecture_method(
 ) -> InitResult:
     """Call the scheme on ``model`` with the config's arguments and ``seed``.
 
-    ``d_model_scaling: true`` selects the transformer scheme's ``std = d_model^{-1/2}`` (``std=None``) unless
-    the config sets ``std`` itself; ``false`` keeps its fixed ``std``.
+    ``d_model_scaling: true`` selects the transformer scheme's ``std = d_model^{-1/2}`` (``std=None``, also its
+    default) unless the config sets ``std`` itself; ``false`` selects GPT-2's fixed ``std = 0.02``.
     """
     kwargs = {k: v for k, v in arguments.items() if k not in _CONFIG_ONLY}
     if method not in _ALIASES.get(arch, {}):
@@ -87,6 +87,6 @@ def run_architecture_method(
 
         return apply_scheme(model, method, seed=seed, **kwargs)
     fn = _architecture_function(arch, method)
-    if arguments.get("d_model_scaling") is True and "std" in inspect.signature(fn).parameters:
-        kwargs.setdefault("std", None)
+    if "std" in inspect.signature(fn).parameters and arguments.get("d_model_scaling") in (True, False):
+        kwargs.setdefault("std", None if arguments["d_model_scaling"] else 0.02)
     return fn(model, seed=seed, **kwargs)

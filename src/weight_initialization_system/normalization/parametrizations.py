@@ -247,9 +247,20 @@ def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """The effective value of every parametrized tensor, keyed by the name the user knows.
 
     For ``weight_norm(model[0])`` the key is ``'0.weight'`` and the value :math:`g\\,v/\\lVert v\\rVert`,
-    not the raw ``'0.parametrizations.weight.original0'`` / ``original1``. Values are detached copies.
+    not the raw ``'0.parametrizations.weight.original0'`` / ``original1``. Covers ``torch.nn.utils.parametrize``
+    (``parametrizations.weight_norm``, ``spectral_norm``, ``orthogonal``, ours) and the older hook-based
+    ``torch.nn.utils.weight_norm`` (``weight_g``/``weight_v``) and ``spectral_norm`` (``weight_orig``). Plain
+    parameters are not listed. Values are detached copies.
     """
     if not isinstance(model, nn.Module):
         raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    found = _parametrized(model)
+    for module_name, module in model.named_modules():
+        own = dict(module.named_parameters(recurse=False))
+        # old-style hook parametrizations keep the effective weight as a plain attribute beside weight_v/_orig
+        if "weight" not in own and isinstance(getattr(module, "weight", None), torch.Tensor) and (
+            "weight_v" in own or "weight_orig" in own
+        ):
+            found.append((f"{module_name}.weight" if module_name else "weight", module, "weight"))
     with torch.no_grad():
-        return {qualified: getattr(module, local).detach().clone() for qualified, module, local in _parametrized(model)}
+        return {qualified: getattr(module, local).detach().clone() for qualified, module, local in found}

@@ -9,7 +9,7 @@ from .architectures import (
     transformer_init,
     transformer_initialization,
 )
-from .auto import Recommendation, auto_initialize, recommend_layer
+from .auto import auto_initialize
 from .model_init import initialize_model, method_decision
 from .published import SchemeSpec, apply_scheme, get_scheme, list_schemes
 from .result import InitResult, ParamInit
@@ -22,7 +22,6 @@ __all__ = [
     "InitResult",
     "ParamInit",
     "ParamSite",
-    "Recommendation",
     "SchemeSpec",
     "apply_decisions",
     "apply_scheme",
@@ -40,7 +39,6 @@ __all__ = [
     "list_schemes",
     "lstm_init",
     "method_decision",
-    "recommend_layer",
     "rnn_initialization",
     "select_sites",
     "transformer_init",

@@ -61,20 +61,26 @@ def transformer_initialization(
     d_model: int | None = None,
     *,
     n_layers: int | None = None,
-    std: float | None = 0.02,
+    std: float | None = None,
     truncated: bool = False,
     seed: int | None = None,
 ) -> InitResult:
-    """Initialize the transformer part of ``model`` the GPT-2 way (Radford et al. 2019).
+    """Initialize the transformer part of ``model``: width-scaled normal weights, GPT-2 residual scaling.
 
     .. math::
-        W \\sim \\mathcal{N}(0, \\sigma^2),\\qquad
+        W \\sim \\mathcal{N}(0, \\sigma^2),\\quad \\sigma = d_{\\text{model}}^{-1/2},\\qquad
         W_{\\text{out}} \\sim \\mathcal{N}\\big(0, (\\sigma / \\sqrt{2 N})^2\\big),\\qquad
         b = 0,\\quad \\gamma_{\\text{LN}} = 1,\\quad \\beta_{\\text{LN}} = 0
 
-    ``σ = std`` (0.02), ``N = n_layers`` (the number of transformer blocks). ``W_out`` are the two layers per
-    block that write into the residual stream (attention output and second MLP layer): each block adds two
-    terms to the stream, so their variance is divided by ``2N`` to keep the stream's variance O(1) at depth.
+    ``σ = d_model^{-1/2}`` by default: the variance-preserving std of a projection that reads the model width
+    (``Var[y] = d_model σ² Var[x]``), the ``d_model^{-1/2}`` scaling of Vaswani et al. (2017) (embeddings
+    scaled by ``√d_model`` against weights of std ``d_model^{-1/2}``) and of Mesh-TensorFlow's default
+    initializers (Shazeer et al. 2018). ``std=0.02`` gives GPT-2's constant (Radford et al. 2019; the
+    ``"gpt2"`` scheme), which is ``0.16×`` the variance-preserving std at ``d_model = 64`` and ``0.72×`` at
+    768: a constant std is only right for the width it was tuned at. ``N = n_layers`` (the number of
+    transformer blocks); ``W_out`` are the two layers per block that write into the residual stream
+    (attention output and second MLP layer): each block adds two terms to the stream, so their variance is
+    divided by ``2N`` to keep the stream's variance O(1) at depth (Radford et al. 2019).
 
     Acts on: every embedding; every linear layer, ``nn.MultiheadAttention`` and LayerNorm inside a transformer
     block; LayerNorms outside blocks; linear layers outside blocks that read or write the model width
@@ -83,22 +89,25 @@ def transformer_initialization(
 
     Args:
         model: any model with transformer blocks (attention + MLP) or embeddings.
-        d_model: the model width; checked against the attention width when given. With ``std=None`` the
-            standard deviation is ``d_model^{-1/2}`` ("small init", Nguyen & Salazar 2019).
+        d_model: the model width; inferred from the attention/embedding width when omitted, checked against
+            it when given.
         n_layers: ``N`` in the residual scaling (default: the number of blocks found).
-        std: ``σ``; ``None`` for ``d_model^{-1/2}``.
+        std: ``σ``; ``None`` (default) for ``d_model^{-1/2}``, ``0.02`` for GPT-2's constant.
         truncated: draw from the normal truncated at ±2σ (BERT, Devlin et al. 2019) instead.
         seed: base seed; each parameter's values depend only on (seed, its name).
 
     Raises:
-        WeightInitError: when the model has no transformer block and no embedding, or ``d_model`` does not
-            match it; the model is untouched.
+        WeightInitError: when the model has no transformer block and no embedding, ``d_model`` does not
+            match it, or ``std=None`` and the width can be neither inferred nor read from ``d_model``; the
+            model is untouched.
 
     >>> from weight_initialization_system.models import CustomTransformerModel
-    >>> model = CustomTransformerModel(vocab_size=100, d_model=32, num_layers=2)
-    >>> result = transformer_initialization(model, d_model=32, seed=0)
-    >>> round(result["blocks.0.mlp.fc_out.weight"].kwargs["std"], 4)  # 0.02 / sqrt(2 * 2)
-    0.01
+    >>> model = CustomTransformerModel(vocab_size=100, d_model=64, num_layers=2)
+    >>> result = transformer_initialization(model, d_model=64, seed=0)
+    >>> result["blocks.0.mlp.fc_in.weight"].kwargs["std"]  # 1 / sqrt(64)
+    0.125
+    >>> result["blocks.0.mlp.fc_out.weight"].kwargs["std"]  # 0.125 / sqrt(2 * 2)
+    0.0625
     """
     blocks = transformer_blocks(model)
     has_embedding = any(isinstance(m, nn.Embedding | nn.EmbeddingBag) for m in model.modules())
@@ -118,7 +127,9 @@ def transformer_initialization(
         width = d_model
     if std is None:
         if width is None:
-            raise WeightInitError("Argument `std=None` needs `d_model`: the model width could not be found")
+            raise WeightInitError("Argument `std=None` (the default, d_model^-1/2) needs the model width, which could "
+                                  "not be inferred: pass `d_model`, or a fixed `std` such as 0.02. Received: "
+                                  "d_model=None, std=None")
         sigma = width ** -0.5
     else:
         sigma = check_number("std", std)
