@@ -3,6 +3,7 @@ gradient flow, Jacobian spectrum and recommendations. Everything returns plain d
 
 from .analyzer import InitializationAnalyzer
 from .dynamics import dynamics, gradient_flow, notebook_health_score, relative_health_score, signal_propagation
+from .guardrails import detect_tiled_shards
 from .jacobian import jacobian_spectrum
 from .meanfield import activation_moments
 from .quality import LayerGain, check_initialization_quality, layer_gains
@@ -29,6 +30,7 @@ __all__ = [
     "activation_of_module",
     "analyze_weights",
     "check_initialization_quality",
+    "detect_tiled_shards",
     "dynamics",
     "gradient_flow",
     "is_weight_layer",

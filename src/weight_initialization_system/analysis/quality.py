@@ -48,6 +48,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import WeightInitError
+from .guardrails import detect_tiled_shards
 from .meanfield import activation_moments
 from .recommend import recommend_layer
 from .statistics import analyze_weights
@@ -165,9 +166,13 @@ def check_initialization_quality(
 
     Returns:
         ``{"overall_score": float, "parameter_scores": {name: {"score", "warnings", ...}}, "diagnosis": str,
-        "warnings": [str], "layers": {layer: {"log_gain", "compounded_log_gain", "critical_std", ...}},
+        "warnings": [str], "errors": [str], "layers": {layer: {"log_gain", "compounded_log_gain", "critical_std", ...}},
         "tolerance": float, "target_std": float | None}``. ``diagnosis`` is ``"healthy"``, ``"vanishing"``,
-        ``"exploding"``, ``"inconsistent"`` (peers disagree) or ``"broken"`` (NaN/Inf or symmetric weights).
+        ``"exploding"``, ``"inconsistent"`` (peers disagree) or ``"broken"`` (NaN/Inf, symmetric weights, or
+        shards that repeat one block: ``errors`` lists those, see :func:`detect_tiled_shards`).
+
+    For a model with DTensor parameters this is a collective (the shard comparison gathers a digest per
+    parameter): call it on every rank.
 
     >>> net = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))
     >>> 0.0 <= check_initialization_quality(net)["overall_score"] <= 1.0
@@ -269,6 +274,16 @@ def check_initialization_quality(
         score *= math.exp(-0.5 * (dev / scale) ** 2)
         scores[name] = {"score": score, "warnings": warnings, **entry}
 
+    errors: list[str] = []
+    for name in detect_tiled_shards(model):
+        errors.append(f"ERROR: parameter '{name}': its full tensor is one block repeated across shards: every rank "
+                      "drew the same values (torch's random init on a CPU/gloo DTensor mesh). Re-initialize it "
+                      "with initialize_model(..., seed=...) or materialize(), which draw each shard from its own "
+                      "keyed stream")
+        broken = True
+        if name in scores:
+            scores[name]["score"] = 0.0
+            scores[name]["warnings"].append(errors[-1])
     weight_scores = [scores[w]["score"] for w in layer_of if w in scores]
     pool = weight_scores or [s["score"] for s in scores.values()]
     overall = 0.0 if any_nonfinite or not pool else sum(pool) / len(pool)
@@ -278,6 +293,7 @@ def check_initialization_quality(
         "parameter_scores": scores,
         "diagnosis": diagnosis,
         "warnings": [w for s in scores.values() for w in s["warnings"]],
+        "errors": errors,
         "layers": {
             n: {"log_gain": g.log_rho, "compounded_log_gain": g.compounded, "critical_std": g.critical_std,
                 "q_in": g.q_in, "two_sided": g.two_sided, "judged": g.judged}

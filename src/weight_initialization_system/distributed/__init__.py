@@ -5,7 +5,7 @@ element ``i`` of parameter ``P`` depends only on (seed, ``P``'s name, ``i``), so
 process, on a meta device, sharded over any number of ranks, or streamed to a file gets the same tensors.
 """
 
-from .guardrails import detect_tiled_shards
+from ..analysis.guardrails import detect_tiled_shards
 from .materialize import Recipe, materialize, plan_materialization
 from .streaming import init_to_safetensors
 
