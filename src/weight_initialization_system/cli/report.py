@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out_console = console()
     out_console.print(f"Wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
-    out_console.print(f"quality {diagnosis.quality_score:.2f} · diagnosis {diagnosis.signal_diagnosis or 'n/a'}")
+    out_console.print(f"quality {diagnosis.quality_score:.2f} · weights (theory) {diagnosis.weight_diagnosis or 'n/a'}"
+                      f" · signal on a batch {diagnosis.signal_diagnosis or 'n/a'}")
     for i, fix in enumerate(diagnosis.fixes[:3], 1):
         out_console.print(f"{i}. {fix.title}")
     if comparison is not None:

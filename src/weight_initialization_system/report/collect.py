@@ -93,7 +93,7 @@ def _int(value: float) -> int | None:
     return int(value) if math.isfinite(value) else None
 
 
-def _weights(model: nn.Module) -> tuple[list[WeightLayer], float]:
+def _weights(model: nn.Module) -> tuple[list[WeightLayer], float, str]:
     from ..analysis import analyze_weights, check_initialization_quality
 
     stats = analyze_weights(model)
@@ -110,7 +110,7 @@ def _weights(model: nn.Module) -> tuple[list[WeightLayer], float]:
             mean=float(s["mean"]), std=float(s["std"]), min=float(s["min"]), max=float(s["max"]),
             expected_std=_finite(s["expected_std"]), score=q.get("score"), warnings=list(q.get("warnings", [])),
             histogram=histogram(params[name])))
-    return layers, float(quality["overall_score"])
+    return layers, float(quality["overall_score"]), str(quality["diagnosis"])
 
 
 def _fixes(d: Diagnosis) -> list[Fix]:
@@ -158,9 +158,9 @@ def diagnose(
     """Every analysis the model allows, gathered for the report. The model is left as it was."""
     from ..analysis import dynamics, jacobian_spectrum, recommend
 
-    weights, score = _weights(model)
+    weights, score, weight_diagnosis = _weights(model)
     diagnosis = Diagnosis(model=name, parameters=sum(p.numel() for p in model.parameters()), quality_score=score,
-                          weights=weights)
+                          weights=weights, weight_diagnosis=weight_diagnosis)
     if sample is None:
         reason = data_free_reason or "no sample input"
         diagnosis.skipped.update(signal=reason, gradients=reason, jacobian=reason)

@@ -93,6 +93,7 @@ class Diagnosis:
     quality_score: float
     weights: list[WeightLayer]
     signal: list[SignalLayer] = field(default_factory=list)
+    #: the diagnosis measured on a batch (``signal_propagation``): the trend of activation variance over depth
     signal_diagnosis: str | None = None
     gradients: list[GradientLayer] = field(default_factory=list)
     loss: float | None = None
@@ -104,6 +105,8 @@ class Diagnosis:
     recommendations: list[tuple[str, str, str]] = field(default_factory=list)
     fixes: list[Fix] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: the data-free diagnosis of ``check_initialization_quality`` (weights against signal-propagation theory)
+    weight_diagnosis: str | None = None
 
 
 @dataclass

@@ -96,7 +96,8 @@ def _tone(score: float) -> str:
 
 
 def _verdict(d: Diagnosis) -> str:
-    chips = [f"<span class=chip>diagnosis <b>{_e(d.signal_diagnosis or 'not measured')}</b></span>",
+    chips = [f"<span class=chip>weights (theory) <b>{_e(d.weight_diagnosis or 'not measured')}</b></span>",
+             f"<span class=chip>signal on a batch <b>{_e(d.signal_diagnosis or 'not measured')}</b></span>",
              f"<span class=chip>{d.parameters:,} parameters in {len(d.weights)} tensors</span>"]
     if d.scale_free_score is not None:
         chips.append(f"<span class=chip>gradient health (scale-free) <b>{_num(d.scale_free_score)}/10</b></span>")
