@@ -93,10 +93,13 @@ def test_missing_required_argument_and_disabled_method_are_reported() -> None:
 def test_garbage_in_any_section_raises_weight_init_error(value: object) -> None:
     for section in ("global", "methods", "architecture_specific", "overrides"):
         raw = _cfg(**{section: value})
-        try:
+        if value is None:
+            # An empty YAML section (``global:`` with nothing under it) is an empty mapping: valid.
             load_config(raw)
-        except WeightInitError:
             continue
+        # Anything else that is not a mapping, falsy values included, is reported with its path.
+        with pytest.raises(WeightInitError, match=rf"weight_initialization\.{section}"):
+            load_config(raw)
 
 
 def test_default_method_arguments_and_overrides_are_applied() -> None:
