@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -186,8 +186,9 @@ def _compile_patterns(argument: str, patterns: str | Sequence[str] | None) -> li
         return None
     if isinstance(patterns, str):
         return [patterns]
-    if not all(isinstance(p, str) for p in patterns):
-        raise WeightInitError(f"Argument `{argument}` must be a glob or a list of globs. Received: {patterns!r}")
+    if not isinstance(patterns, Iterable) or not all(isinstance(p, str) for p in patterns):
+        raise WeightInitError(f"Argument `{argument}` must be a glob or a list of globs (e.g. 'encoder.*.weight'). "
+                              f"Received: {argument}={patterns!r}")
     return list(patterns)
 
 
