@@ -53,10 +53,15 @@ def test_readme_name_filters_find_the_right_weights() -> None:
     CustomInitializationSchemes.rnn_initialization(rnn, num_layers=3)
     recurrent = {n: p for n, p in rnn.named_parameters() if "weight" in n and "recurrent" in n.lower()}
     assert len(recurrent) == 6
+    assert all(p.dim() == 2 for p in recurrent.values())
+    torch.manual_seed(0)
     cnn = CustomCNNModel(input_channels=3, num_classes=5)
     CustomInitializationSchemes.cnn_initialization(cnn)
     conv = {n: p for n, p in cnn.named_parameters() if "conv" in n.lower()}
-    assert conv and all(p.std() > 0.01 for p in conv.values())
+    # the filter finds exactly the convolution kernels, each Kaiming fan_out: σ = √(2 / (out_channels · k²)).
+    assert set(conv) == {f"{n}.weight" for n, m in cnn.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    for p in conv.values():
+        assert _std_within_6_sigma(p, math.sqrt(2 / (p.shape[0] * p[0, 0].numel())))
 
 
 def test_readme_custom_attention_init_loop_runs_on_the_transformer() -> None:
