@@ -149,6 +149,10 @@ def test_inputs_the_model_rejects_and_mismatched_targets_are_weight_init_errors(
         signal_propagation(net, torch.randn(3, 5))
     with pytest.raises(WeightInitError, match=r"`targets` must be a tensor of the output's shape \(4, 8\)"):
         gradient_flow(net, torch.randn(4, 8), targets=torch.randn(7))
+    with pytest.raises(WeightInitError, match=r"forward pass on `inputs` raised RuntimeError.*shape \(3, 5\)"):
+        jacobian_spectrum(net, torch.randn(3, 5))
+    with pytest.raises(WeightInitError, match=r"`k` and `probes` must be integers >= 1.*k=2.5"):
+        jacobian_spectrum(net, torch.randn(4, 8), k=2.5)  # type: ignore[arg-type]
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
