@@ -280,6 +280,8 @@ def test_atomic_when_the_initializer_fails_on_the_third_call() -> None:
      ({"method": "kaiming_normal", "nonlinearity": "rellu"}, r"nonlinearity='rellu'"),
      ({"method": "eye"}, r"'eye' needs a tensor with 2 dimensions.*'2\.weight_ih_l0'|'5\.weight'"),
      ({"method": "xavier_uniform", "bias_init": "ones"}, r"`bias_init`.*bias_init='ones'"),
+     ({"method": "xavier_uniform", "bias_init": float("nan")}, r"`bias_init`.*finite number.*bias_init=nan"),
+     ({"method": "xavier_uniform", "bias_init": float("inf")}, r"`bias_init`.*finite number.*bias_init=inf"),
      ({"method": "xavier_uniform", "seed": -1}, r"`seed`.*seed=-1")],
 )
 def test_atomic_on_bad_arguments(kwargs: dict[str, Any], match: str) -> None:

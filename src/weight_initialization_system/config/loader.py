@@ -38,6 +38,9 @@ _ROOT = "weight_initialization"
 
 
 def _read(source: str | os.PathLike[str]) -> Any:
+    if not isinstance(source, (str, os.PathLike)):
+        raise WeightInitError("Argument `path_or_dict` must be a YAML file path, YAML text, a dict or a Config. "
+                              f"Received: {type(source).__name__} {source!r}"[:300])
     text = str(source)
     if isinstance(source, str) and "\n" in text:
         origin = "<string>"
@@ -215,6 +218,10 @@ def load_config(path_or_dict: ConfigSource) -> Config:
 
 def dump_config(config: Config, path: str | os.PathLike[str] | None = None) -> str:
     """The YAML text of ``config`` (written to ``path`` when given); ``load_config`` of it gives ``config`` back."""
+    if not isinstance(config, Config):
+        raise WeightInitError(
+            f"Argument `config` must be a Config (from load_config). Received: {type(config).__name__}"
+        )
     data = config.model_dump(mode="json", by_alias=True)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     if path is not None:

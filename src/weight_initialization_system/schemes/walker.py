@@ -231,6 +231,9 @@ def select_sites(
 def bias_decision(site: ParamSite, bias_init: BiasInit) -> Decision | None:
     """The decision for a layer bias: zeros, a constant, torch's default U(±1/√fan_in), or ``None`` (keep)."""
     if isinstance(bias_init, (int, float)) and not isinstance(bias_init, bool):
+        if not math.isfinite(bias_init):
+            raise WeightInitError("Argument `bias_init` must be 'zeros', 'keep', 'uniform' or a finite number. "
+                                  f"Received: bias_init={bias_init!r}")
         return Decision(get_initializer("constant", val=float(bias_init)), f"bias = {float(bias_init)}")
     check_choice("bias_init", bias_init, ("zeros", "keep", "uniform"))
     if bias_init == "keep":
