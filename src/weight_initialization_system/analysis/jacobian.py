@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightInitError
+from ..initializers._common import check_module
 from ._state import preserved_state
 from .dynamics import _describe, _first_tensor, _model_inputs
 
@@ -58,6 +59,7 @@ def jacobian_spectrum(
         "min_singular_value" (of those Ritz values, an upper estimate of the true minimum),
         "mean_squared_singular_value", "second_moment", "spread", "input_dim", "output_dim", "products"}``.
     """
+    check_module("model", model)
     if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
         raise WeightInitError(
             "Argument `inputs` must be a floating-point tensor (the Jacobian is taken with respect to it). "
