@@ -142,6 +142,20 @@ def test_jacobian_rejects_integer_inputs() -> None:
         jacobian_spectrum(nn.Embedding(4, 4), torch.tensor([1, 2]))
 
 
+def test_inputs_the_model_rejects_and_mismatched_targets_are_weight_init_errors() -> None:
+    net = deep_net(nn.ReLU, lambda w: kaiming_normal_(w, nonlinearity="relu"), depth=2, width=8)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(WeightInitError, match=r"forward pass on `inputs` raised RuntimeError.*shape \(3, 5\)"):
+        signal_propagation(net, torch.randn(3, 5))
+    with pytest.raises(WeightInitError, match=r"`targets` must be a tensor of the output's shape \(4, 8\)"):
+        gradient_flow(net, torch.randn(4, 8), targets=torch.randn(7))
+    with pytest.raises(WeightInitError, match=r"forward pass on `inputs` raised RuntimeError.*shape \(3, 5\)"):
+        jacobian_spectrum(net, torch.randn(3, 5))
+    with pytest.raises(WeightInitError, match=r"`k` and `probes` must be integers >= 1.*k=2.5"):
+        jacobian_spectrum(net, torch.randn(4, 8), k=2.5)  # type: ignore[arg-type]
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
 def test_analyzer_wrappers_and_single_pass_dynamics() -> None:
     net = deep_net(nn.ReLU, lambda w: kaiming_normal_(w, nonlinearity="relu"), depth=3, width=16)
     x = torch.randn(8, 16, generator=torch.Generator().manual_seed(0))

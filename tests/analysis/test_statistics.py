@@ -19,6 +19,7 @@ from weight_initialization_system.analysis import (
     spectral_norm,
     tensor_stats,
 )
+from weight_initialization_system.errors import WeightInitError
 
 
 class Conv1D(nn.Module):
@@ -179,3 +180,20 @@ def test_batched_small_tensors_give_the_per_tensor_numbers() -> None:
             single = tensor_stats(params[name])
             for key in ("mean", "std", "min", "max", "norm", "abs_mean", "frac_zeros", "kurtosis", "inf_count"):
                 assert entry[key] == pytest.approx(single[key], rel=1e-5, abs=1e-7, nan_ok=True), (name, key)
+
+
+@pytest.mark.parametrize("steps", [0, -3, 2.5, True])
+def test_lanczos_step_counts_below_one_or_not_int_are_rejected_not_clamped(steps: object) -> None:
+    with pytest.raises(WeightInitError, match=rf"`steps` must be an integer >= 1.*steps={steps!r}"):
+        spectral_norm(torch.eye(4), steps)  # type: ignore[arg-type]
+    with pytest.raises(WeightInitError, match=r"`lanczos_steps` must be an integer >= 1"):
+        tensor_stats(torch.eye(4), lanczos_steps=steps)  # type: ignore[arg-type]
+    with pytest.raises(WeightInitError, match=r"`lanczos_steps` must be an integer >= 1"):
+        analyze_weights(nn.Linear(4, 4), lanczos_steps=steps)  # type: ignore[arg-type]
+
+
+def test_non_tensor_inputs_name_the_argument() -> None:
+    with pytest.raises(WeightInitError, match=r"`tensor` must be a torch.Tensor.*list"):
+        tensor_stats([1.0, 2.0])  # type: ignore[arg-type]
+    with pytest.raises(WeightInitError, match=r"`matrix` must be a 2-D torch.Tensor.*list"):
+        spectral_norm([[1.0]])  # type: ignore[arg-type]

@@ -81,6 +81,18 @@ def test_invalid_config_lists_every_problem_with_its_path() -> None:
     assert "(7 problems)" in message
 
 
+def test_sources_and_configs_of_the_wrong_type_name_the_argument() -> None:
+    with pytest.raises(WeightInitError, match=r"`path_or_dict` must be .*Received: int 5"):
+        load_config(5)  # type: ignore[arg-type]
+    model = _mlp()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(WeightInitError, match=r"`path_or_dict`"):
+        apply_config(model, 5)  # type: ignore[arg-type]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(WeightInitError, match=r"`config` must be a Config.*dict"):
+        dump_config({"weight_initialization": {}})  # type: ignore[arg-type]
+
+
 def test_missing_required_argument_and_disabled_method_are_reported() -> None:
     with pytest.raises(WeightInitError, match=r"methods\.sparse\.sparsity: required"):
         load_config(_cfg(methods={"sparse": {"std": 0.01}}))
@@ -93,10 +105,13 @@ def test_missing_required_argument_and_disabled_method_are_reported() -> None:
 def test_garbage_in_any_section_raises_weight_init_error(value: object) -> None:
     for section in ("global", "methods", "architecture_specific", "overrides"):
         raw = _cfg(**{section: value})
-        try:
+        if value is None:
+            # An empty YAML section (``global:`` with nothing under it) is an empty mapping: valid.
             load_config(raw)
-        except WeightInitError:
             continue
+        # Anything else that is not a mapping, falsy values included, is reported with its path.
+        with pytest.raises(WeightInitError, match=rf"weight_initialization\.{section}"):
+            load_config(raw)
 
 
 def test_default_method_arguments_and_overrides_are_applied() -> None:

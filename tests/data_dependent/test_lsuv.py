@@ -151,8 +151,17 @@ def test_several_inputs_as_tuple_dict_or_dataloader(data: object, get_input: obj
 
 
 def test_dataloader_of_pairs_uses_the_first_element() -> None:
-    loader = DataLoader(TensorDataset(torch.randn(100, 32), torch.randint(0, 2, (100,))), batch_size=50)
-    assert lsuv_init(relu_mlp(depth=3), loader, seed=0).converged
+    x = torch.randn(100, 32)
+    loader = DataLoader(TensorDataset(x, torch.randint(0, 2, (100,))), batch_size=50)
+    torch.manual_seed(0)
+    from_loader = relu_mlp(depth=3)
+    torch.manual_seed(0)
+    from_batch = relu_mlp(depth=3)
+    assert lsuv_init(from_loader, loader, seed=0).converged
+    # the first batch's inputs (not the labels, not the other batch) are the calibration data.
+    lsuv_init(from_batch, x[:50], seed=0)
+    for (key, a), b in zip(from_loader.state_dict().items(), from_batch.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
 
 
 def test_weight_normed_layers_are_scaled_through_g() -> None:

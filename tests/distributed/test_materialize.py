@@ -105,6 +105,18 @@ def test_invalid_initialization_leaves_the_model_on_meta() -> None:
     assert _all_meta(model)
 
 
+def test_errors_found_while_drawing_or_allocating_leave_the_model_on_meta() -> None:
+    # initializers return meta tensors untouched, so an argument value is only checked when values are drawn,
+    # after storage was allocated: the meta tensors must come back.
+    model = _on_meta()
+    with pytest.raises(WeightInitError, match=r"`std`.*std=-1"):
+        materialize(model, "normal", seed=0, std=-1.0)
+    assert _all_meta(model)
+    with pytest.raises(WeightInitError, match=r"`device`.*'no_such_device'"):
+        materialize(model, "normal", seed=0, device="no_such_device")
+    assert _all_meta(model)
+
+
 def test_tensors_not_on_meta_are_kept() -> None:
     model = _on_meta()
     model.bn.running_mean = torch.full((32,), 5.0)

@@ -61,6 +61,18 @@ def test_invalid_initialization_writes_nothing(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+def test_error_while_drawing_writes_nothing_and_keeps_an_existing_file(tmp_path: Path) -> None:
+    # an argument value is only checked when values are drawn, after the header is written.
+    path = tmp_path / "init.safetensors"
+    with pytest.raises(WeightInitError, match=r"`std`"):
+        init_to_safetensors(_on_meta(), path, "normal", seed=0, std=-1.0)
+    assert list(tmp_path.iterdir()) == []
+    path.write_bytes(b"previous")
+    with pytest.raises(WeightInitError, match=r"`std`"):
+        init_to_safetensors(_on_meta(), path, "normal", seed=0, std=-1.0)
+    assert list(tmp_path.iterdir()) == [path] and path.read_bytes() == b"previous"
+
+
 def test_parametrized_weights_are_refused(tmp_path: Path) -> None:
     with torch.device("meta"):
         model = nn.Sequential(nn.Linear(4, 4))

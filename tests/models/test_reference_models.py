@@ -54,7 +54,14 @@ def test_transformer_is_causal() -> None:
 def test_transformer_variants_run(positional: str, norm_first: bool) -> None:
     model = CustomTransformerModel(vocab_size=30, d_model=16, nhead=2, num_layers=1, positional=positional,  # type: ignore[arg-type]
                                    norm_first=norm_first, residual_gate=True)
-    assert torch.isfinite(model(torch.randint(0, 30, (2, 5)))).all()
+    tokens = torch.randint(0, 30, (2, 5))
+    logits = model(tokens)
+    assert logits.shape == (2, 5, 30) and torch.isfinite(logits).all()
+    # causal: changing the last token leaves the logits of the earlier positions unchanged.
+    changed = tokens.clone()
+    changed[:, -1] = (changed[:, -1] + 1) % 30
+    model.eval()
+    torch.testing.assert_close(model(tokens)[:, :-1], model(changed)[:, :-1])
 
 
 def test_transformer_tied_weights_share_storage() -> None:

@@ -117,6 +117,8 @@ def test_orthogonal_refuses_conv_kernels() -> None:
         (lambda: weight_norm(nn.Linear(3, 2), dim=2), "Received: dim=2"),
         (lambda: weight_norm("not a module"), "expects a torch.nn.Module"),  # type: ignore[arg-type]
         (lambda: spectral_norm(nn.Linear(3, 2), n_power_iterations=0), "n_power_iterations=0"),
+        (lambda: spectral_norm(nn.Linear(3, 2), eps=-1e-3), r"`eps` must be a positive number.*eps=-0.001"),
+        (lambda: spectral_norm(nn.Linear(3, 2), eps=0.0), r"`eps` must be a positive number"),
         (lambda: spectral_norm(nn.Linear(3, 2), name="bias"), "at least 2 dimensions"),
         (lambda: weight_norm(nn.LazyLinear(3)), "lazy"),
     ],

@@ -215,6 +215,15 @@ def test_include_and_exclude_globs() -> None:
     assert torch.equal(model[1].bias, before["1.bias"]) and torch.equal(model[0].weight, before["0.weight"])
 
 
+@pytest.mark.parametrize(("argument", "value"), [("include", 3), ("exclude", [1, "0.*"])])
+def test_patterns_that_are_not_globs_are_an_error_naming_the_argument(argument: str, value: object) -> None:
+    model = nn.Sequential(nn.Linear(4, 4))
+    before = snapshot(model)
+    with pytest.raises(WeightInitError, match=rf"`{argument}` must be a glob.*{argument}="):
+        initialize_model(model, seed=0, **{argument: value})
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
 def test_include_matching_nothing_is_an_error() -> None:
     with pytest.raises(WeightInitError, match=r"`include` matched no parameter.*include='decoder\.\*'"):
         initialize_model(nn.Linear(2, 2), include="decoder.*")
@@ -271,6 +280,8 @@ def test_atomic_when_the_initializer_fails_on_the_third_call() -> None:
      ({"method": "kaiming_normal", "nonlinearity": "rellu"}, r"nonlinearity='rellu'"),
      ({"method": "eye"}, r"'eye' needs a tensor with 2 dimensions.*'2\.weight_ih_l0'|'5\.weight'"),
      ({"method": "xavier_uniform", "bias_init": "ones"}, r"`bias_init`.*bias_init='ones'"),
+     ({"method": "xavier_uniform", "bias_init": float("nan")}, r"`bias_init`.*finite number.*bias_init=nan"),
+     ({"method": "xavier_uniform", "bias_init": float("inf")}, r"`bias_init`.*finite number.*bias_init=inf"),
      ({"method": "xavier_uniform", "seed": -1}, r"`seed`.*seed=-1")],
 )
 def test_atomic_on_bad_arguments(kwargs: dict[str, Any], match: str) -> None:

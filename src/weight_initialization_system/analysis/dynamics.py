@@ -114,6 +114,22 @@ def _model_inputs(inputs: Any) -> tuple[Any, ...]:
     return inputs if isinstance(inputs, tuple) else (inputs,)
 
 
+def _broadcasts(targets: Any, output: torch.Tensor) -> bool:
+    if not isinstance(targets, torch.Tensor):
+        return False
+    # numpy's broadcasting rule, which torch's elementwise loss follows: trailing dims equal or 1.
+    return all(a == b or 1 in (a, b) for a, b in zip(reversed(targets.shape), reversed(output.shape), strict=False))
+
+
+def _describe(value: Any) -> str:
+    """A short description of an argument for error messages: tensors by shape and dtype."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)} ({value.dtype})"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_describe(v) for v in value) + ")"
+    return f"{type(value).__name__} {value!r}"[:200]
+
+
 def _diagnose(layers: dict[str, dict[str, Any]]) -> tuple[str, float]:
     """Diagnosis and least-squares slope of ``log variance`` per weight layer over depth.
 
@@ -240,7 +256,15 @@ def dynamics(
     try:
         with preserved_state(model):
             torch.set_grad_enabled(gradients)
-            output = _first_tensor(model(*args))
+            try:
+                raw_output = model(*args)
+            except Exception as error:
+                raise WeightInitError(
+                    f"The model's forward pass on `inputs` raised {type(error).__name__}: {error}. `inputs` must "
+                    f"be what the model's forward takes (a tensor, or a tuple of positional arguments). "
+                    f"Received: {_describe(inputs)}"
+                ) from error
+            output = _first_tensor(raw_output)
             if output is None:
                 raise WeightInitError("The model returned no tensor; gradient_flow needs a tensor output")
             if gradients:
@@ -248,6 +272,12 @@ def dynamics(
                 weights = [w for n in layer_names if n in infos for w in infos[n].weight_names
                            if w in params and params[w].requires_grad]
                 tgt = _default_targets(output, seed) if targets is None else targets
+                if loss_fn is None and not _broadcasts(tgt, output):
+                    raise WeightInitError(
+                        "Argument `targets` must be a tensor of the output's shape "
+                        f"{tuple(output.shape)} for the default MSE loss (or pass `loss_fn`). "
+                        f"Received: {_describe(tgt)}"
+                    )
                 loss = (loss_fn or F.mse_loss)(output, tgt)
                 grads = torch.autograd.grad(loss, [params[w] for w in weights], allow_unused=True)
                 norms = {w: (float(torch.linalg.vector_norm(g)) if g is not None else 0.0)

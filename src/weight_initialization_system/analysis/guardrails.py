@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..initializers._common import check_module
+
 __all__ = ["detect_tiled_shards"]
 
 #: A block counts as random-looking (and can be flagged) when it has at least this many distinct values, or
@@ -66,6 +68,7 @@ def detect_tiled_shards(model: nn.Module) -> list[str]:
     >>> detect_tiled_shards(nn.Linear(4, 8))
     []
     """
+    check_module("model", model)
     from torch.distributed.tensor import DTensor, Shard
 
     flagged: list[str] = []

@@ -30,8 +30,9 @@ import torch
 from torch import nn
 
 from ..errors import WeightInitError
+from ..initializers._common import check_module
 from ._state import preserved_state
-from .dynamics import _first_tensor, _model_inputs
+from .dynamics import _describe, _first_tensor, _model_inputs
 
 __all__ = ["jacobian_spectrum"]
 
@@ -58,19 +59,27 @@ def jacobian_spectrum(
         "min_singular_value" (of those Ritz values, an upper estimate of the true minimum),
         "mean_squared_singular_value", "second_moment", "spread", "input_dim", "output_dim", "products"}``.
     """
+    check_module("model", model)
     if not isinstance(inputs, torch.Tensor) or not inputs.is_floating_point():
         raise WeightInitError(
             "Argument `inputs` must be a floating-point tensor (the Jacobian is taken with respect to it). "
             f"Received: {type(inputs).__name__}"
             + (f" of dtype {inputs.dtype}" if isinstance(inputs, torch.Tensor) else "")
         )
-    if k < 1 or probes < 1:
-        raise WeightInitError(f"Arguments `k` and `probes` must be >= 1. Received: k={k}, probes={probes}")
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in (k, probes)):
+        raise WeightInitError(f"Arguments `k` and `probes` must be integers >= 1. Received: k={k!r}, probes={probes!r}")
     gen = torch.Generator(device=inputs.device).manual_seed(seed)
     with preserved_state(model):
         torch.set_grad_enabled(True)
         x = inputs.detach().clone().requires_grad_(True)
-        out = _first_tensor(model(*_model_inputs(x)))
+        try:
+            raw_output = model(*_model_inputs(x))
+        except Exception as error:
+            raise WeightInitError(
+                f"The model's forward pass on `inputs` raised {type(error).__name__}: {error}. `inputs` must be a "
+                f"tensor the model's forward takes. Received: {_describe(inputs)}"
+            ) from error
+        out = _first_tensor(raw_output)
         if out is None or not out.is_floating_point():
             raise WeightInitError("The model must return a floating-point tensor to take its Jacobian")
         dummy = torch.zeros_like(out, requires_grad=True)

@@ -187,6 +187,11 @@ def _batched_moments(tensors: list[torch.Tensor]) -> list[dict[str, float]] | No
     return out
 
 
+def _check_steps(argument: str, steps: object) -> None:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise WeightInitError(f"Argument `{argument}` must be an integer >= 1. Received: {argument}={steps!r}")
+
+
 def spectral_norm(matrix: torch.Tensor, steps: int = 12, generator: torch.Generator | None = None) -> float:
     """Largest singular value of a 2-D tensor by ``steps`` Lanczos iterations on the smaller Gram matrix.
 
@@ -196,8 +201,11 @@ def spectral_norm(matrix: torch.Tensor, steps: int = 12, generator: torch.Genera
     structured matrices this is used to find) and to within about a percent for i.i.d. matrices
     (Golub & Van Loan, *Matrix Computations*, §10.1).
     """
+    if not isinstance(matrix, torch.Tensor):
+        raise WeightInitError(f"Argument `matrix` must be a 2-D torch.Tensor. Received: {type(matrix).__name__}")
     if matrix.dim() != 2:
         raise WeightInitError(f"spectral_norm needs a 2-D tensor. Received: shape {tuple(matrix.shape)}")
+    _check_steps("steps", steps)
     w = matrix.detach()
     if not w.is_floating_point() or w.dtype in (torch.float16, torch.bfloat16):
         w = w.float()
@@ -244,6 +252,9 @@ def tensor_stats(
 
     ``moments`` may carry precomputed moment statistics (as :func:`analyze_weights` does for small tensors).
     """
+    if not isinstance(tensor, torch.Tensor):
+        raise WeightInitError(f"Argument `tensor` must be a torch.Tensor. Received: {type(tensor).__name__}")
+    _check_steps("lanczos_steps", lanczos_steps)
     out = dict(moments) if moments is not None else _moments(tensor, fused)
     if fans is not None:
         out["fan_in"], out["fan_out"] = float(fans[0]), float(fans[1])
@@ -299,8 +310,7 @@ def analyze_weights(
     """
     if not isinstance(model, nn.Module):
         raise WeightInitError(f"Argument `model` must be an nn.Module. Received: {type(model).__name__}")
-    if lanczos_steps < 1:
-        raise WeightInitError(f"Argument `lanczos_steps` must be >= 1. Received: lanczos_steps={lanczos_steps}")
+    _check_steps("lanczos_steps", lanczos_steps)
     topology = trace_topology(model)
     owner_info: dict[str, LayerInfo] = {}
     for layer in topology.values():

@@ -41,6 +41,7 @@ from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 
 from ..initializers import compute_fans
+from ..initializers._common import check_module
 from ..initializers.fans import _is_hf_conv1d
 from ._state import preserved_state
 
@@ -708,6 +709,7 @@ def trace_topology(model: nn.Module, sample: Any | None = None) -> dict[str, Lay
 
 def trace_chains(model: nn.Module, sample: Any | None = None) -> tuple[dict[str, LayerInfo], dict[str, ChainLink]]:
     """:func:`trace_topology` plus, per weight layer, its :class:`ChainLink` (used by the quality score)."""
+    check_module("model", model)
     graph: _Graph | None = None
     try:
         graph = _fx_graph(model)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..initializers import get_initializer, resolve_name
+from ..initializers._common import check_module
 from ..schemes import Decision, InitResult, ParamSite, apply_decisions, draw_seed, method_decision, select_sites
 from .loader import ConfigSource, load_config
 from .schema import ArchitectureName, Config, WeightInitializationSettings
@@ -44,6 +45,7 @@ class InitializationQualityWarning(UserWarning):
 
 def architectures_in(model: nn.Module) -> set[ArchitectureName]:
     """Which of transformer / cnn / rnn the model contains (attention modules, convolutions, recurrent layers)."""
+    check_module("model", model)
     found: set[ArchitectureName] = set()
     for module in model.modules():
         kind = type(module).__name__

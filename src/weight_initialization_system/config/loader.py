@@ -38,6 +38,9 @@ _ROOT = "weight_initialization"
 
 
 def _read(source: str | os.PathLike[str]) -> Any:
+    if not isinstance(source, (str, os.PathLike)):
+        raise WeightInitError("Argument `path_or_dict` must be a YAML file path, YAML text, a dict or a Config. "
+                              f"Received: {type(source).__name__} {source!r}"[:300])
     text = str(source)
     if isinstance(source, str) and "\n" in text:
         origin = "<string>"
@@ -102,7 +105,7 @@ def _validate(raw: Any) -> tuple[Config | None, list[str]]:
             hint = closest_match(str(key), [_ROOT])
             errors.append(f"{key}: unknown top-level key" + (f" (did you mean {hint!r}?)" if hint else "")
                           + f"; expected {_ROOT!r}")
-    block = raw.get(_ROOT, {}) or {}
+    block = _or_empty(raw.get(_ROOT))
     if not isinstance(block, Mapping):
         return None, [*errors, f"{_ROOT}: expected a mapping, got {block!r}"]
     sections = ["global", "methods", "architecture_specific", "overrides"]
@@ -112,18 +115,18 @@ def _validate(raw: Any) -> tuple[Config | None, list[str]]:
             errors.append(f"{_ROOT}.{key}: unknown key" + (f" (did you mean {hint!r}?)" if hint else "")
                           + f"; allowed: {', '.join(sections)}")
 
-    glob = _section(GlobalSettings, block.get("global") or {}, f"{_ROOT}.global", errors)
+    glob = _section(GlobalSettings, _or_empty(block.get("global")), f"{_ROOT}.global", errors)
     methods: dict[str, MethodSettings] = {}
     for name, entry in _mapping(block, "methods", errors).items():
         path = f"{_ROOT}.methods.{name}"
-        settings = _section(MethodSettings, entry or {}, path, errors)
+        settings = _section(MethodSettings, _or_empty(entry), path, errors)
         if settings is None:
             continue
         methods[str(name)] = settings
         canonical = _initializer_name(name, path, errors)
         if canonical is not None:
             errors.extend(check_arguments(canonical, settings.arguments, path))
-    raw_global = block.get("global") or {}
+    raw_global = _or_empty(block.get("global"))
     default_method = glob.default_method if glob is not None else (
         raw_global.get("default_method") if isinstance(raw_global, Mapping) else None)
     if isinstance(default_method, str):
@@ -137,7 +140,7 @@ def _validate(raw: Any) -> tuple[Config | None, list[str]]:
             errors.append(f"{path}: unknown architecture" + (f" (did you mean {hint!r}?)" if hint else "")
                           + "; expected transformer | cnn | rnn")
             continue
-        settings = _section(ArchitectureSettings, entry or {}, path, errors)
+        settings = _section(ArchitectureSettings, _or_empty(entry), path, errors)
         if settings is None:
             continue
         architectures[str(arch)] = settings
@@ -147,7 +150,7 @@ def _validate(raw: Any) -> tuple[Config | None, list[str]]:
     overrides: dict[str, OverrideSettings] = {}
     for pattern, entry in _mapping(block, "overrides", errors).items():
         path = f"{_ROOT}.overrides.{pattern}"
-        settings = _section(OverrideSettings, entry or {}, path, errors)
+        settings = _section(OverrideSettings, _or_empty(entry), path, errors)
         if settings is not None:
             overrides[str(pattern)] = settings
             _method_use(settings.method, settings.arguments, methods, f"{path}.method", errors)
@@ -176,8 +179,16 @@ def _architecture_problems(
     return problems
 
 
+def _or_empty(value: Any) -> Any:
+    """An empty YAML section (``global:`` with nothing under it) reads as ``None``: treat it as ``{}``.
+
+    Only ``None``: other falsy values (``0``, ``''``, ``[]``, ``false``) are not mappings and are reported.
+    """
+    return {} if value is None else value
+
+
 def _mapping(block: Mapping[str, Any], key: str, errors: list[str]) -> Mapping[Any, Any]:
-    value = block.get(key) or {}
+    value = _or_empty(block.get(key))
     if not isinstance(value, Mapping):
         errors.append(f"{_ROOT}.{key}: expected a mapping, got {value!r}")
         return {}
@@ -207,6 +218,10 @@ def load_config(path_or_dict: ConfigSource) -> Config:
 
 def dump_config(config: Config, path: str | os.PathLike[str] | None = None) -> str:
     """The YAML text of ``config`` (written to ``path`` when given); ``load_config`` of it gives ``config`` back."""
+    if not isinstance(config, Config):
+        raise WeightInitError(
+            f"Argument `config` must be a Config (from load_config). Received: {type(config).__name__}"
+        )
     data = config.model_dump(mode="json", by_alias=True)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     if path is not None:

@@ -257,7 +257,36 @@ def materialize(
     >>> model[1].running_var.unique().tolist()
     [1.0]
     """
+    _check_device(device)
     plan = plan_materialization(model, method, seed=seed, recipes=recipes, init_fn=init_fn, **init_kwargs)
+    # Some problems only show when values are drawn (an initializer's argument values: initializers return
+    # meta tensors untouched, so planning cannot check them), or when storage is allocated (a bad device):
+    # on any error, the modules get their meta tensors back.
+    saved = [(m, dict(m._parameters), dict(m._buffers)) for m in model.modules()]
+    try:
+        _fill(model, plan, device)
+    except BaseException:
+        for m, parameters, buffers in saved:
+            m._parameters.clear()
+            m._parameters.update(parameters)
+            m._buffers.clear()
+            m._buffers.update(buffers)
+        raise
+    logger.debug("materialized %d parameters on %s (seed %s)", len(plan.result), device, plan.result.seed)
+    return plan.result
+
+
+def _check_device(device: torch.device | str) -> torch.device:
+    """``device`` as a ``torch.device``, or a :class:`WeightInitError` naming it."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise WeightInitError(f"Argument `device` must be a torch.device or a device string such as 'cpu' or "
+                              f"'cuda:0'. Received: device={device!r}") from None
+
+
+def _fill(model: nn.Module, plan: MaterializationPlan, device: torch.device | str) -> None:
+    """Allocate storage for ``model``'s meta tensors on ``device`` and write the planned values."""
     allocate(model, device)
     with torch.no_grad():
         for module_plan in plan.modules:
@@ -282,5 +311,3 @@ def materialize(
                     setattr(site.module, site.local_name, value)
                 else:
                     _local(getattr(site.module, site.local_name)).copy_(value)
-    logger.debug("materialized %d parameters on %s (seed %s)", len(plan.result), device, plan.result.seed)
-    return plan.result

@@ -26,7 +26,15 @@ from ..initializers import BoundInitializer, InitFn
 from ..schemes.result import InitResult
 from ..schemes.seeding import Region
 from ..schemes.walker import Decision, ParamSite, draw_jobs, run_jobs
-from .materialize import InitCall, MaterializationPlan, ModulePlan, Recipe, allocate, plan_materialization
+from .materialize import (
+    InitCall,
+    MaterializationPlan,
+    ModulePlan,
+    Recipe,
+    _check_device,
+    allocate,
+    plan_materialization,
+)
 
 __all__ = ["SAFETENSORS_DTYPES", "init_to_safetensors"]
 
@@ -176,6 +184,7 @@ def init_to_safetensors(
         WeightInitError: as :func:`~.materialize.materialize`, for parametrized weights, and for dtypes that
             safetensors cannot store; nothing is written then.
     """
+    target = _check_device(device)
     plan = plan_materialization(model, method, seed=seed, recipes=recipes, init_fn=init_fn, **init_kwargs)
     if plan.draws and any(site.parametrized for decisions, _ in plan.draws for site, _ in decisions):
         raise WeightInitError("init_to_safetensors cannot stream parametrized weights: their stored originals "
@@ -187,19 +196,29 @@ def init_to_safetensors(
     entries = [(name, state[names[0]]) for names in order.values() for name in names]
     info = {"format": "pt", "seed": str(plan.result.seed), "method": plan.result.method, **(metadata or {})}
     header = _header(entries, info)
-    producer = _Producer(plan, torch.device(device))
-    with open(path, "wb") as stream:
-        stream.write(header)
-        for names in order.values():
-            planned = state[names[0]]
-            value = producer.value(planned)
-            if value.shape != planned.shape or value.dtype != planned.dtype:
-                raise WeightInitError(
-                    f"Tensor {names[0]!r} was planned as {planned.dtype} {tuple(planned.shape)} but its recipe "
-                    f"produced {value.dtype} {tuple(value.shape)}; the file {os.fspath(path)!r} is incomplete."
-                )
-            for _ in names:
-                _write(stream, value)
-            del value
+    producer = _Producer(plan, target)
+    # Some errors only show while values are drawn (an initializer's argument values: planning cannot check
+    # them on meta tensors): write a sibling temporary file and move it over ``path`` only when complete.
+    partial = f"{os.fspath(path)}.partial"
+    try:
+        with open(partial, "wb") as stream:
+            stream.write(header)
+            for names in order.values():
+                planned = state[names[0]]
+                value = producer.value(planned)
+                if value.shape != planned.shape or value.dtype != planned.dtype:
+                    raise WeightInitError(
+                        f"Tensor {names[0]!r} was planned as {planned.dtype} {tuple(planned.shape)} but its "
+                        f"recipe produced {value.dtype} {tuple(value.shape)}; nothing was written to "
+                        f"{os.fspath(path)!r}."
+                    )
+                for _ in names:
+                    _write(stream, value)
+                del value
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
     return plan.result
 

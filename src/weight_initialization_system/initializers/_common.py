@@ -51,6 +51,12 @@ def positive(argument: str, value: float, *, allow_zero: bool = False) -> float:
     return float(value)
 
 
+def check_module(argument: str, value: object) -> None:
+    """Raise unless ``value`` is a ``torch.nn.Module``; the message names ``argument``."""
+    if not isinstance(value, torch.nn.Module):
+        raise WeightInitError(f"Argument `{argument}` must be a torch.nn.Module. Received: {type(value).__name__}")
+
+
 def needs_ndim(tensor: torch.Tensor, name: str, low: int, high: int | None = None) -> None:
     """Raise when ``tensor.dim()`` is outside ``[low, high]``."""
     if tensor.dim() < low or (high is not None and tensor.dim() > high):

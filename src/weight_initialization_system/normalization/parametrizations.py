@@ -17,6 +17,7 @@ from torch.nn.utils import parametrizations as tp
 from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
+from ..initializers._common import positive
 
 __all__ = [
     "ParamNormKind",
@@ -169,6 +170,7 @@ def spectral_norm(
         raise WeightInitError(
             f"Argument `n_power_iterations` must be a positive int. Received: n_power_iterations={n_power_iterations!r}"
         )
+    positive("eps", eps)
     if tensor.dim() < 2:
         raise WeightInitError(
             f"spectral_norm needs a tensor with at least 2 dimensions. Received: {name} of shape {tuple(tensor.shape)}"

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import calculate_gain, get_initializer
+from ..initializers._common import check_module
 from ._plan import Rule, check_int, check_number, constant, normal, run_rule, weight_decision
 from ._structure import TransformerBlockInfo, is_linear_like, model_width, residual_blocks, transformer_blocks
 from .result import InitResult
@@ -109,6 +110,7 @@ def transformer_initialization(
     >>> result["blocks.0.mlp.fc_out.weight"].kwargs["std"]  # 0.125 / sqrt(2 * 2)
     0.0625
     """
+    check_module("model", model)
     blocks = transformer_blocks(model)
     has_embedding = any(isinstance(m, nn.Embedding | nn.EmbeddingBag) for m in model.modules())
     if not blocks and not has_embedding:
@@ -206,6 +208,7 @@ def cnn_initialization(
         WeightInitError: when the model has no convolution, or ``zero_init_residual`` is set and no residual
             block ends in a norm layer; the model is untouched.
     """
+    check_module("model", model)
     if not any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
         raise WeightInitError(f"cnn_initialization found no convolution in {type(model).__name__}")
     calculate_gain(nonlinearity)
@@ -284,6 +287,7 @@ def rnn_initialization(
     Raises:
         WeightInitError: when the model has no recurrent layer or ``num_layers`` does not match it.
     """
+    check_module("model", model)
     recurrent = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.RNNBase | nn.RNNCellBase)]
     if not recurrent:
         raise WeightInitError(f"rnn_initialization found no RNN/LSTM/GRU layer or cell in {type(model).__name__}")

@@ -40,6 +40,7 @@ from ..analysis.topology import LayerInfo, trace_topology
 from ..data_dependent import lsuv_init
 from ..errors import WeightInitError
 from ..initializers import get_initializer
+from ..initializers._common import check_module
 from ._plan import constant, weight_decision
 from .architectures import rnn_rule
 from .result import InitResult
@@ -80,6 +81,7 @@ def auto_initialize(
         WeightInitError: for bad arguments, or when the forward pass on ``sample`` fails; the model is then
             exactly as it was.
     """
+    check_module("model", model)
     infos = trace_topology(model, sample)
     by_weight: dict[str, LayerInfo] = {w: info for info in infos.values() for w in info.weight_names}
     branches = sum(info.residual_branch for info in infos.values())

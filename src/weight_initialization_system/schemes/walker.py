@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -186,8 +186,9 @@ def _compile_patterns(argument: str, patterns: str | Sequence[str] | None) -> li
         return None
     if isinstance(patterns, str):
         return [patterns]
-    if not all(isinstance(p, str) for p in patterns):
-        raise WeightInitError(f"Argument `{argument}` must be a glob or a list of globs. Received: {patterns!r}")
+    if not isinstance(patterns, Iterable) or not all(isinstance(p, str) for p in patterns):
+        raise WeightInitError(f"Argument `{argument}` must be a glob or a list of globs (e.g. 'encoder.*.weight'). "
+                              f"Received: {argument}={patterns!r}")
     return list(patterns)
 
 
@@ -230,6 +231,9 @@ def select_sites(
 def bias_decision(site: ParamSite, bias_init: BiasInit) -> Decision | None:
     """The decision for a layer bias: zeros, a constant, torch's default U(±1/√fan_in), or ``None`` (keep)."""
     if isinstance(bias_init, (int, float)) and not isinstance(bias_init, bool):
+        if not math.isfinite(bias_init):
+            raise WeightInitError("Argument `bias_init` must be 'zeros', 'keep', 'uniform' or a finite number. "
+                                  f"Received: bias_init={bias_init!r}")
         return Decision(get_initializer("constant", val=float(bias_init)), f"bias = {float(bias_init)}")
     check_choice("bias_init", bias_init, ("zeros", "keep", "uniform"))
     if bias_init == "keep":
