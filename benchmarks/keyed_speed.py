@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _timing import interleaved
 from torch import nn
 
 from weight_initialization_system.initializers import get_initializer
@@ -34,20 +33,6 @@ from weight_initialization_system.schemes.walker import draw_jobs, run_jobs
 
 RESULTS = Path(__file__).parent / "results" / "keyed_speed.json"
 SHAPE = (4096, 4096)
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, dict[str, float]]:
-    """Time every function ``repeats`` times round-robin after one warm-up call each, so that load from other
-    processes hits all alike; the minimum is reported beside the median as the least disturbed figure."""
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: {"median_s": statistics.median(t), "min_s": min(t)} for name, t in times.items()}
 
 
 def keyed(init_name: str, region: Region, *, parallel: bool, **kwargs: float) -> Callable[[], object]:
