@@ -47,7 +47,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import WeightInitError
+from ..initializers._common import positive
 from .guardrails import detect_tiled_shards
 from .meanfield import activation_moments
 from .recommend import recommend_layer
@@ -178,13 +178,9 @@ def check_initialization_quality(
     >>> 0.0 <= check_initialization_quality(net)["overall_score"] <= 1.0
     True
     """
-    if not isinstance(tolerance, (int, float)) or isinstance(tolerance, bool) or not tolerance > 0:
-        raise WeightInitError(f"Argument `tolerance` must be a positive number. Received: tolerance={tolerance!r}")
-    if target_std is not None and (isinstance(target_std, bool) or not isinstance(target_std, (int, float))
-                                   or not target_std > 0):
-        raise WeightInitError(
-            f"Argument `target_std` must be a positive number or None. Received: target_std={target_std!r}"
-        )
+    positive("tolerance", tolerance)
+    if target_std is not None:
+        positive("target_std", target_std)
     stats = analyze_weights(model) if stats is None else stats
     infos, _ = trace_chains(model)
     gains = layer_gains(model, stats)

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import orthogonal_, zeros_
-from ..initializers._common import check_choice, positive
+from ..initializers._common import check_choice, integer, positive
 from ..normalization import normalization_of
 from ..normalization._select import Patterns, select_layers
 from ..schemes.seeding import draw_seed, keyed_generator
@@ -263,12 +263,6 @@ class _Calibrator:
         return output if iterations else None
 
 
-def _finite_positive(argument: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-        raise WeightInitError(f"Argument `{argument}` must be a positive finite number. Received: {argument}={value!r}")
-    return positive(argument, value)
-
-
 def lsuv_init(
     model: nn.Module,
     data: DataLike,
@@ -349,10 +343,9 @@ def lsuv_init(
     >>> report.converged
     True
     """
-    target_std = _finite_positive("target_std", target_std)
-    tol = _finite_positive("tol", tol)
-    if not isinstance(max_iters, int) or isinstance(max_iters, bool) or max_iters < 0:
-        raise WeightInitError(f"Argument `max_iters` must be a non-negative int. Received: max_iters={max_iters!r}")
+    target_std = positive("target_std", target_std)
+    tol = positive("tol", tol)
+    integer("max_iters", max_iters, minimum=0)
     check_choice("statistic", statistic, ("std", "second_moment"))
     check_choice("mode", mode, ("eval", "train"))
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):

@@ -14,7 +14,9 @@ import torch
 
 from ..errors import WeightInitError
 
-__all__ = ["check_choice", "closest_match", "initializer", "needs_ndim", "positive"]
+__all__ = [
+    "check_choice", "check_module", "closest_match", "finite", "initializer", "integer", "needs_ndim", "positive",
+]
 
 logger = logging.getLogger("weight_initialization_system")
 
@@ -55,6 +57,21 @@ def check_module(argument: str, value: object) -> None:
     """Raise unless ``value`` is a ``torch.nn.Module``; the message names ``argument``."""
     if not isinstance(value, torch.nn.Module):
         raise WeightInitError(f"Argument `{argument}` must be a torch.nn.Module. Received: {type(value).__name__}")
+
+
+def finite(argument: str, value: float) -> float:
+    """Check that a number is finite (any sign)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise WeightInitError(f"Argument `{argument}` must be a finite number. Received: {argument}={value!r}")
+    return float(value)
+
+
+def integer(argument: str, value: int, *, minimum: int = 1) -> int:
+    """Check that ``value`` is an integer (not a bool) of at least ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        need = {0: "a non-negative integer", 1: "a positive integer"}.get(minimum, f"an integer >= {minimum}")
+        raise WeightInitError(f"Argument `{argument}` must be {need}. Received: {argument}={value!r}")
+    return value
 
 
 def needs_ndim(tensor: torch.Tensor, name: str, low: int, high: int | None = None) -> None:

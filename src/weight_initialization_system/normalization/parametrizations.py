@@ -17,7 +17,7 @@ from torch.nn.utils import parametrizations as tp
 from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
-from ..initializers._common import positive
+from ..initializers._common import integer, positive
 
 __all__ = [
     "ParamNormKind",
@@ -166,10 +166,7 @@ def spectral_norm(
             different ``n_power_iterations``.
     """
     tensor = _check_target(module, name, "spectral_norm")
-    if not isinstance(n_power_iterations, int) or isinstance(n_power_iterations, bool) or n_power_iterations < 1:
-        raise WeightInitError(
-            f"Argument `n_power_iterations` must be a positive int. Received: n_power_iterations={n_power_iterations!r}"
-        )
+    integer("n_power_iterations", n_power_iterations)
     positive("eps", eps)
     if tensor.dim() < 2:
         raise WeightInitError(

@@ -7,15 +7,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..errors import WeightInitError
 from ..initializers import BoundInitializer, get_initializer
 from .result import InitResult
 from .walker import Decision, ParamSite, apply_decisions, select_sites
 
 __all__ = [
     "Rule",
-    "check_int",
-    "check_number",
     "chunk_scaled_",
     "constant",
     "normal",
@@ -62,22 +59,6 @@ def constant(value: float) -> BoundInitializer:
     if value == 1.0:
         return get_initializer("ones")
     return get_initializer("constant", val=value)
-
-
-def check_number(argument: str, value: object, *, positive: bool = True) -> float:
-    """A finite (positive) number, or a ``WeightInitError`` naming the argument."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and bool(torch.isfinite(torch.tensor(value)))
-    if not ok or (positive and value <= 0):  # type: ignore[operator]
-        need = "a positive number" if positive else "a finite number"
-        raise WeightInitError(f"Argument `{argument}` must be {need}. Received: {argument}={value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
-def check_int(argument: str, value: object) -> int:
-    """A positive integer, or a ``WeightInitError`` naming the argument."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise WeightInitError(f"Argument `{argument}` must be a positive integer. Received: {argument}={value!r}")
-    return value
 
 
 def chunk_scaled_(

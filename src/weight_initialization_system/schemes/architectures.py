@@ -18,8 +18,8 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import calculate_gain, get_initializer
-from ..initializers._common import check_module
-from ._plan import Rule, check_int, check_number, constant, normal, run_rule, weight_decision
+from ..initializers._common import check_module, finite, integer, positive
+from ._plan import Rule, constant, normal, run_rule, weight_decision
 from ._structure import TransformerBlockInfo, is_linear_like, model_width, residual_blocks, transformer_blocks
 from .result import InitResult
 from .walker import Decision, ParamSite
@@ -120,7 +120,7 @@ def transformer_initialization(
         )
     width = model_width(model, blocks)
     if d_model is not None:
-        check_int("d_model", d_model)
+        integer("d_model", d_model)
         if width is not None and width != d_model:
             raise WeightInitError(
                 f"Argument `d_model` does not match the model: its attention/embedding width is {width}. "
@@ -134,8 +134,8 @@ def transformer_initialization(
                                   "d_model=None, std=None")
         sigma = width ** -0.5
     else:
-        sigma = check_number("std", std)
-    layers = check_int("n_layers", n_layers) if n_layers is not None else max(len(blocks), 1)
+        sigma = positive("std", std)
+    layers = integer("n_layers", n_layers) if n_layers is not None else max(len(blocks), 1)
     out_sigma = sigma / math.sqrt(2 * layers)
     outputs = {o for b in blocks for o in b.output_projections}
     init, init_out = normal(sigma, truncated=truncated), normal(out_sigma, truncated=truncated)
@@ -292,13 +292,13 @@ def rnn_initialization(
     if not recurrent:
         raise WeightInitError(f"rnn_initialization found no RNN/LSTM/GRU layer or cell in {type(model).__name__}")
     if num_layers is not None:
-        check_int("num_layers", num_layers)
+        integer("num_layers", num_layers)
         wrong = [f"{n or type(m).__name__} has {m.num_layers}" for n, m in recurrent
                  if isinstance(m, nn.RNNBase) and m.num_layers != num_layers]
         if wrong:
             raise WeightInitError(f"Argument `num_layers` does not match the model ({'; '.join(wrong)}). "
                                   f"Received: num_layers={num_layers}")
-    forget = check_number("forget_bias", forget_bias, positive=False)
+    forget = finite("forget_bias", forget_bias)
     return run_rule(model, "rnn_initialization", rnn_rule(forget), seed=seed)
 
 

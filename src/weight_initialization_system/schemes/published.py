@@ -39,9 +39,9 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import calculate_gain, get_initializer
-from ..initializers._common import check_choice, closest_match
+from ..initializers._common import check_choice, closest_match, integer, positive
 from ..initializers.fans import _is_hf_conv1d
-from ._plan import check_int, check_number, chunk_scaled_, constant, normal, run_rule, weight_decision
+from ._plan import chunk_scaled_, constant, normal, run_rule, weight_decision
 from ._structure import TransformerBlockInfo, is_linear_like, residual_blocks, transformer_blocks
 from .architectures import transformer_initialization
 from .result import InitResult
@@ -151,7 +151,7 @@ def bert(model: nn.Module, *, std: float = 0.02, seed: int | None = None) -> Ini
     if not blocks and not any(isinstance(m, nn.Embedding) for m in model.modules()):
         raise WeightInitError(f"Scheme 'bert' needs transformer blocks or embeddings; {type(model).__name__} "
                               "has neither.")
-    sigma = check_number("std", std)
+    sigma = positive("std", std)
     init = normal(sigma, truncated=True)
 
     def rule(site: ParamSite) -> Decision | str:
@@ -281,7 +281,7 @@ def t_fixup(model: nn.Module, *, n_layers: int | None = None, seed: int | None =
     the same two sublayers per block; the encoder-decoder decoder uses ``(9N)^{-1/4}``).
     """
     blocks = _post_ln_blocks(model, "t_fixup")
-    layers = check_int("n_layers", n_layers) if n_layers is not None else len(blocks)
+    layers = integer("n_layers", n_layers) if n_layers is not None else len(blocks)
     scale = 0.67 * layers ** -0.25
     width = blocks[0].width
     return _scaled_transformer(model, "t_fixup", blocks, initializer="xavier_uniform", scale=scale,
@@ -309,7 +309,7 @@ def deepnet(model: nn.Module, *, n_layers: int | None = None, seed: int | None =
             f"{', '.join(missing[:3])} have no float `residual_scale` attribute to carry α. "
             "Use CustomTransformerModel(norm_first=False) or add the attribute to your block."
         )
-    layers = check_int("n_layers", n_layers) if n_layers is not None else len(blocks)
+    layers = integer("n_layers", n_layers) if n_layers is not None else len(blocks)
     alpha, beta = (2 * layers) ** 0.25, (8 * layers) ** -0.25
     result = _scaled_transformer(model, "deepnet", blocks, initializer="xavier_normal", scale=beta,
                                  scale_text=f"β = (8N)^(-1/4) = {beta:.4g}", embedding_std=None, seed=seed)
@@ -334,8 +334,8 @@ def mup(model: nn.Module, *, base_width: int, std: float = 0.02, seed: int | Non
     Raises:
         WeightInitError: when the readout is tied to the input embedding (zeroing it would zero both).
     """
-    base = check_int("base_width", base_width)
-    sigma = check_number("std", std)
+    base = integer("base_width", base_width)
+    sigma = positive("std", std)
     blocks = transformer_blocks(model)
     readout = _last_linear(model, blocks)
     if readout is None:
