@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightInitError
+from ..initializers._common import check_module
 from ._state import preserved_state
 from .topology import NORM_MODULES, activation_of_module, is_weight_layer, trace_topology
 
@@ -215,8 +216,7 @@ def dynamics(
 
     Returns ``{"signal": ..., "gradients": ...}`` as :func:`signal_propagation` and :func:`gradient_flow`.
     """
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be an nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     args = _model_inputs(inputs)
     infos = trace_topology(model)  # data-free: the forward below records the execution order itself
     names = {id(m): n for n, m in model.named_modules()}

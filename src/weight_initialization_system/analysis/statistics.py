@@ -32,6 +32,7 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import calculate_gain, compute_fans
+from ..initializers._common import check_module
 from ..normalization import effective_weights
 from .topology import LayerInfo, trace_topology
 
@@ -308,8 +309,7 @@ def analyze_weights(
     >>> round(stats["2.weight"]["expected_std"], 4)  # √2/√32: the input of layer 2 is a ReLU output
     0.25
     """
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be an nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     _check_steps("lanczos_steps", lanczos_steps)
     topology = trace_topology(model)
     owner_info: dict[str, LayerInfo] = {}

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import orthogonal_, zeros_
-from ..initializers._common import check_choice, integer, positive
+from ..initializers._common import check_choice, check_module, integer, positive
 from ..normalization import normalization_of
 from ..normalization._select import Patterns, select_layers
 from ..schemes.seeding import draw_seed, keyed_generator
@@ -350,8 +350,7 @@ def lsuv_init(
     check_choice("mode", mode, ("eval", "train"))
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise WeightInitError(f"Argument `seed` must be an int or None. Received: seed={seed!r}")
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     out_projs = frozenset(id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention))
     layers = select_layers(model, LSUV_LAYERS, include=include, exclude=exclude, skip=out_projs)
     if not layers:

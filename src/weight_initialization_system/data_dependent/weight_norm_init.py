@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import WeightInitError
+from ..initializers._common import check_module
 from ..normalization import COVERED_LAYERS, normalization_of, weight_norm_dim
 from ..normalization._select import Patterns, select_layers
 from ._session import DataLike, calibration_session, call_model, prepare_batch
@@ -132,8 +133,7 @@ def weight_norm_data_init(
         WeightInitError: no weight-normalized layer with one ``g`` per output unit, empty data, or an error in
             the model's forward (the model is then exactly as before).
     """
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     layers = select_layers(model, COVERED_LAYERS, include=include, exclude=exclude)
     normed = [(name, m) for name, m in layers if normalization_of(m, "weight")]
     reasons = {name: _eligible(m) for name, m in normed}

@@ -21,6 +21,7 @@ from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
 from ..initializers import BoundInitializer, InitFn
+from ..initializers._common import check_module
 from ..schemes.model_init import initialize_model
 from ..schemes.result import InitResult
 from ..schemes.walker import Decision, ParamSite, draw_decisions, local_shape, planning
@@ -117,8 +118,7 @@ def plan_materialization(
         WeightInitError: when the model has no meta tensor, when the initialization is invalid, or when some
             meta parameter or buffer has neither a decision nor a recipe (all of them are listed).
     """
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     if not any(t.is_meta for m in model.modules() for _, t, _ in _own_tensors(m)):
         raise WeightInitError("The model has no tensor on the meta device. Build it under "
                               "`with torch.device('meta'):`, or use initialize_model() on a materialized model.")

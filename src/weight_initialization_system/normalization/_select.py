@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
+from ..initializers._common import check_module
 
 __all__ = ["Patterns", "check_patterns", "parent_of", "select_layers"]
 
@@ -51,8 +52,7 @@ def select_layers(
         WeightInitError: when ``model`` is not a module, when a pattern matches no module at all (a typo),
             or when a selected module is lazy (its weight has no shape yet).
     """
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     inc = check_patterns("include", include)
     exc = check_patterns("exclude", exclude)
     named = [

@@ -17,7 +17,7 @@ from torch.nn.utils import parametrizations as tp
 from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
-from ..initializers._common import integer, positive
+from ..initializers._common import check_module, integer, positive
 
 __all__ = [
     "ParamNormKind",
@@ -231,8 +231,7 @@ def remove_normalization(model: nn.Module) -> list[str]:
     Returns:
         The qualified names of the tensors that were baked (empty when nothing was parametrized).
     """
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     baked = []
     for qualified, module, local in _parametrized(model):
         parametrize.remove_parametrizations(module, local, leave_parametrized=True)
@@ -251,8 +250,7 @@ def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     ``torch.nn.utils.weight_norm`` (``weight_g``/``weight_v``) and ``spectral_norm`` (``weight_orig``). Plain
     parameters are not listed. Values are detached copies.
     """
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     found = _parametrized(model)
     for module_name, module in model.named_modules():
         own = dict(module.named_parameters(recurse=False))

@@ -39,7 +39,7 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import calculate_gain, get_initializer
-from ..initializers._common import check_choice, closest_match, integer, positive
+from ..initializers._common import check_choice, check_module, closest_match, integer, positive
 from ..initializers.fans import _is_hf_conv1d
 from ._plan import chunk_scaled_, constant, normal, run_rule, weight_decision
 from ._structure import TransformerBlockInfo, is_linear_like, residual_blocks, transformer_blocks
@@ -626,8 +626,7 @@ def apply_scheme(model: nn.Module, name: str, **kwargs: Any) -> InitResult:
         WeightInitError: for an unknown scheme or argument, or a scheme that does not fit the model; the
             model is untouched.
     """
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     spec = get_scheme(name)
     allowed = spec.arguments()
     unknown = [k for k in kwargs if k not in allowed]

@@ -24,7 +24,7 @@ from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
 from ..initializers import BoundInitializer, compute_fans, gate_blocks, get_initializer, get_spec
-from ..initializers._common import check_choice
+from ..initializers._common import check_choice, check_module
 from .result import InitResult, ParamInit
 from .seeding import (
     ELEMENTWISE_INITIALIZERS,
@@ -156,8 +156,7 @@ def _site(module_name: str, module: nn.Module, local: str, tensor: torch.Tensor,
 
 def iter_sites(model: nn.Module) -> Iterator[tuple[ParamSite, list[str]]]:
     """Yield every distinct parameter once (tied ones under their first name) with its alias names."""
-    if not isinstance(model, nn.Module):
-        raise WeightInitError(f"Argument `model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    check_module("model", model)
     names_of: dict[int, list[str]] = {}
     for name, p in model.named_parameters(remove_duplicate=False):
         names_of.setdefault(id(p), []).append(name)
