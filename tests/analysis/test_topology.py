@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from weight_initialization_system.analysis.topology import LayerInfo, activation_of_module, trace_topology
+from weight_initialization_system.analysis.topology import LayerInfo, trace_topology
+from weight_initialization_system.graph import probe_activation
 
 
 def _mlp(act: type[nn.Module], depth: int = 4, width: int = 8) -> nn.Sequential:
@@ -211,20 +214,33 @@ def test_hf_gpt2_activations_and_embeddings_from_a_tiny_config() -> None:
     assert [n for n, i in infos.items() if i.is_last] == ["lm_head"]
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("NewGELUActivation", ("gelu", 1.0)), ("GELUActivation", ("gelu", None)), ("FastGELUActivation", ("gelu", 1.0)),
-    ("QuickGELUActivation", ("gelu", None)), ("SiLUActivation", ("silu", None)), ("MishActivation", ("mish", None)),
+def _module(name: str, fn: Any) -> nn.Module:
+    return type(name, (nn.Module,), {"forward": lambda self, x: fn(x)})()
+
+
+@pytest.mark.parametrize(("name", "fn", "expected"), [
+    ("MyTanhGELU", lambda x: 0.5 * x * (1 + torch.tanh(0.7978845608 * (x + 0.044715 * x**3))), ("gelu", 1.0)),
+    ("Swish", lambda x: x * torch.sigmoid(x), ("silu", None)),
+    ("QuickGELUActivation", lambda x: x * torch.sigmoid(1.702 * x), ("quick_gelu", None)),
+    ("Rectifier", lambda x: x.clamp(min=0), ("relu", None)),
 ])
-def test_hugging_face_activation_classes_are_matched_by_name(name: str, expected: tuple[str, float | None]) -> None:
-    act = type(name, (nn.Module,), {"forward": lambda self, x: x})()  # stands in for transformers.activations
-    assert activation_of_module(act) == expected
-    model = nn.Sequential(nn.Linear(4, 8), act, nn.Linear(8, 2))
-    assert trace_topology(model)["2"].input_activation == expected[0]
+def test_activation_modules_are_recognised_by_what_they_compute(name: str, fn: Any,
+                                                               expected: tuple[str, float | None]) -> None:
+    model = nn.Sequential(nn.Linear(4, 8), _module(name, fn), nn.Linear(8, 2))
+    info = trace_topology(model)["2"]
+    assert (info.input_activation, info.input_activation_param) == expected
+
+
+def test_a_class_name_alone_makes_no_activation() -> None:
+    # named like Hugging Face's GELU but computing the identity: the layer after it sees a linear input
+    model = nn.Sequential(nn.Linear(4, 8), _module("GELUActivation", lambda x: x), nn.Linear(8, 2))
+    assert trace_topology(model)["2"].input_activation is None
 
 
 def test_hugging_face_act2fn_modules_are_recognised() -> None:
     activations = pytest.importorskip("transformers.activations", reason="transformers is not installed")
-    assert activation_of_module(activations.ACT2FN["gelu_new"]) == ("gelu", 1.0)
-    assert activation_of_module(activations.ACT2FN["gelu"]) == ("gelu", None)
-    assert activation_of_module(activations.ACT2FN["quick_gelu"]) == ("gelu", None)
-    assert activation_of_module(activations.ACT2FN["silu"])[0] == "silu"  # type: ignore[index]
+    shape = (2, 8)
+    assert probe_activation(activations.ACT2FN["gelu_new"], shape) == ("gelu", 1.0)
+    assert probe_activation(activations.ACT2FN["gelu"], shape) == ("gelu", None)
+    assert probe_activation(activations.ACT2FN["quick_gelu"], shape) == ("quick_gelu", None)
+    assert probe_activation(activations.ACT2FN["silu"], shape) == ("silu", None)

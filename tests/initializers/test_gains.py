@@ -18,6 +18,7 @@ TORCH_NONLINEARITIES: list[tuple[str, float | None]] = [
 ]
 ACTIVATIONS = {
     "gelu": F.gelu,
+    "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),  # CLIP's sigmoid approximation of GELU
     "silu": F.silu,
     "swish": F.silu,
     "mish": F.mish,

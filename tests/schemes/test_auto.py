@@ -144,7 +144,7 @@ def test_auto_reports_rnn_and_embedding_decisions() -> None:
 def test_auto_errors_leave_model_untouched() -> None:
     model = deep_mlp(3, 8, "gelu")
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.raises(WeightInitError, match="LSUV"):
+    with pytest.raises(WeightInitError, match="`sample`"):
         initialize_model(model, "auto", sample=torch.randn(4, 5))
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     with pytest.raises(WeightInitError, match="auto"):

@@ -9,15 +9,7 @@ from .meanfield import activation_moments
 from .quality import LayerGain, check_initialization_quality, layer_gains
 from .recommend import Recommendation, orthogonal_shape, recommend, recommend_layer
 from .statistics import STAT_KEYS, analyze_weights, spectral_norm, tensor_stats
-from .topology import (
-    ChainLink,
-    LayerInfo,
-    activation_of_module,
-    is_weight_layer,
-    trace_chains,
-    trace_topology,
-    weight_params,
-)
+from .topology import ChainLink, LayerInfo, layer_infos, trace_chains, trace_topology
 
 __all__ = [
     "STAT_KEYS",
@@ -27,15 +19,14 @@ __all__ = [
     "LayerInfo",
     "Recommendation",
     "activation_moments",
-    "activation_of_module",
     "analyze_weights",
     "check_initialization_quality",
     "detect_tiled_shards",
     "dynamics",
     "gradient_flow",
-    "is_weight_layer",
     "jacobian_spectrum",
     "layer_gains",
+    "layer_infos",
     "notebook_health_score",
     "orthogonal_shape",
     "recommend",
@@ -46,5 +37,4 @@ __all__ = [
     "tensor_stats",
     "trace_chains",
     "trace_topology",
-    "weight_params",
 ]

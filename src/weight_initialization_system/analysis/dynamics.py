@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightInitError
+from ..graph import call_model, trace
 from ..initializers._common import check_module
 from ._state import preserved_state
-from .topology import NORM_MODULES, activation_of_module, is_weight_layer, trace_topology
+from .topology import layer_infos
 
 __all__ = ["dynamics", "gradient_flow", "notebook_health_score", "relative_health_score", "signal_propagation"]
 
@@ -111,10 +112,6 @@ def _output_stats(y: torch.Tensor, act: str | None) -> dict[str, float]:
     return out
 
 
-def _model_inputs(inputs: Any) -> tuple[Any, ...]:
-    return inputs if isinstance(inputs, tuple) else (inputs,)
-
-
 def _broadcasts(targets: Any, output: torch.Tensor) -> bool:
     if not isinstance(targets, torch.Tensor):
         return False
@@ -128,6 +125,8 @@ def _describe(value: Any) -> str:
         return f"tensor of shape {tuple(value.shape)} ({value.dtype})"
     if isinstance(value, tuple):
         return "(" + ", ".join(_describe(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in value.items()) + "}"
     return f"{type(value).__name__} {value!r}"[:200]
 
 
@@ -217,10 +216,21 @@ def dynamics(
     Returns ``{"signal": ..., "gradients": ...}`` as :func:`signal_propagation` and :func:`gradient_flow`.
     """
     check_module("model", model)
-    args = _model_inputs(inputs)
-    infos = trace_topology(model)  # data-free: the forward below records the execution order itself
+    try:
+        graph = trace(model, inputs)
+    except WeightInitError as error:
+        cause = error.__cause__ if error.__cause__ is not None else error
+        raise WeightInitError(
+            f"The model's forward pass on `inputs` raised {type(cause).__name__}: {cause}. `inputs` must be what "
+            f"the model's forward takes (a tensor, a tuple of positional arguments or a dict of keyword "
+            f"arguments). Received: {_describe(inputs)}"
+        ) from cause
+    infos, _ = layer_infos(model, graph)
     names = {id(m): n for n, m in model.named_modules()}
     params = dict(model.named_parameters())
+    weight_modules = {layer.module for layer in graph.weights.values()}
+    acts = {node.module if node.attrs.get("module_inputs") is None else node.detail: node.attrs["activation"]
+            for node in graph.nodes if node.kind == "act"}
     order: list[str] = []
     records: dict[str, dict[str, Any]] = {}
 
@@ -228,14 +238,14 @@ def dynamics(
         name = names[id(module)]
         if name in order or name in records:
             return
-        if is_weight_layer(module):
+        if name in weight_modules:
             order.append(name)
         if not signal:
             return
         y = _first_tensor(out)
         if y is None:
             return
-        if is_weight_layer(module):
+        if name in weight_modules:
             info = infos.get(name)
             act = info.output_activation if info is not None else None
             stats = _output_stats(y, None)
@@ -243,21 +253,21 @@ def dynamics(
                 after = _output_stats(_apply_act(y, act), act)
                 stats["frac_dead"], stats["frac_saturated"] = after["frac_dead"], after["frac_saturated"]
             records[name] = {"kind": "weight", "module_type": type(module).__name__, **stats}
-        elif (found := activation_of_module(module)) is not None:
+        elif graph.module_kinds.get(name) == "act":
             records[name] = {"kind": "activation", "module_type": type(module).__name__,
-                             **_output_stats(y, found[0])}
+                             **_output_stats(y, acts.get(name, (None,))[0])}
         else:
             records[name] = {"kind": "norm", "module_type": type(module).__name__, **_output_stats(y, None)}
 
-    watched = [m for m in model.modules() if m is not model and (
-        is_weight_layer(m) or (signal and (activation_of_module(m) is not None or isinstance(m, NORM_MODULES))))]
+    watched = [m for n, m in model.named_modules() if m is not model and (
+        n in weight_modules or (signal and n in graph.module_kinds))]
     handles = [m.register_forward_hook(hook) for m in watched]
     result: dict[str, Any] = {}
     try:
         with preserved_state(model):
             torch.set_grad_enabled(gradients)
             try:
-                raw_output = model(*args)
+                raw_output = call_model(model, inputs)
             except Exception as error:
                 raise WeightInitError(
                     f"The model's forward pass on `inputs` raised {type(error).__name__}: {error}. `inputs` must "

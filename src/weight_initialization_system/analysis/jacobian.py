@@ -30,9 +30,10 @@ import torch
 from torch import nn
 
 from ..errors import WeightInitError
+from ..graph import call_model
 from ..initializers._common import check_module
 from ._state import preserved_state
-from .dynamics import _describe, _first_tensor, _model_inputs
+from .dynamics import _describe, _first_tensor
 
 __all__ = ["jacobian_spectrum"]
 
@@ -73,7 +74,7 @@ def jacobian_spectrum(
         torch.set_grad_enabled(True)
         x = inputs.detach().clone().requires_grad_(True)
         try:
-            raw_output = model(*_model_inputs(x))
+            raw_output = call_model(model, x)
         except Exception as error:
             raise WeightInitError(
                 f"The model's forward pass on `inputs` raised {type(error).__name__}: {error}. `inputs` must be a "

@@ -89,7 +89,8 @@ class LayerGain:
 
 
 def _terminal_two_sided(infos: dict[str, LayerInfo], links: dict[str, ChainLink]) -> dict[str, bool]:
-    """Whether shrinking counts: not when the chain ends in a norm or a residual sum, nor for an output layer."""
+    """Whether shrinking counts: not when the chain ends in a norm, a residual sum or attention logits (q and
+    k set how sharp the softmax is, not the signal's size), nor for an output layer."""
     successors: dict[str, list[str]] = {}
     for name, link in links.items():
         if link.prev is not None:
@@ -100,7 +101,8 @@ def _terminal_two_sided(infos: dict[str, LayerInfo], links: dict[str, ChainLink]
         nxt = successors.get(name, [])
         terminal[name] = set().union(*(terminal.get(s, {"other"}) for s in nxt)) if end == "weight" and nxt \
             else {end}
-    return {name: links[name].end != "output" and not terminal[name] <= {"residual", "norm"} for name in infos}
+    return {name: links[name].end != "output" and not terminal[name] <= {"residual", "norm", "attention"}
+            for name in infos}
 
 
 def layer_gains(model: nn.Module, stats: dict[str, dict[str, float]] | None = None) -> dict[str, LayerGain]:

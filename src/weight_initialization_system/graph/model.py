@@ -181,6 +181,8 @@ class ModelGraph:
             ``other`` (used elementwise, e.g. Mamba's ``A_log``), ``unused``.
         neutral: neutral values of normalization parameters.
         tied: parameter name → every name it is registered under (tied weights).
+        module_kinds: leaf modules whose forward is one activation (``"act"``) or normalization (``"norm"``),
+            whether by a functional call or by what the module computes.
     """
 
     traced: bool
@@ -196,6 +198,7 @@ class ModelGraph:
     roles: dict[str, str] = field(default_factory=dict)
     neutral: dict[str, float] = field(default_factory=dict)
     tied: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    module_kinds: dict[str, str] = field(default_factory=dict)
 
     def role(self, name: str) -> str:
         """The role of a parameter (``unused`` when the forward pass never touched it)."""
@@ -349,15 +352,22 @@ def trace(model: nn.Module, sample: Any | None = None, *, device: TraceDevice = 
         if sample is None:
             warnings.warn(f"trace: {how}; structure is unknown. Pass `sample=`.", stacklevel=2)
             return ModelGraph(traced=False, reason=how)
+    built = how != "the given sample"
     try:
         recorder = _record(model, sample, meta)
     except Exception as exc:  # a sample the model rejects, or an op the meta device cannot run
         reason = f"the forward pass on {how} failed ({type(exc).__name__}: {str(exc)[:200]})"
         if meta and not on_meta and device == "auto":
             logger.info("trace: %s on meta; retrying on the real device", reason)
-            return trace(model, sample, device="real")
+            return trace(model, sample if not built else None, device="real")
+        if built:
+            warnings.warn(f"trace: {reason}; structure is unknown. Pass `sample=`.", stacklevel=2)
+            return ModelGraph(traced=False, reason=reason)
         raise WeightInitError(f"trace: {reason}. Pass a `sample` the model accepts.") from exc
     graph = _build(model, recorder.nodes, how, "meta" if meta else "real")
+    graph.module_kinds.update({name: recorder.nodes[i].kind for name, i in recorder.leaf_calls.items()})
+    graph.module_kinds.update({n.detail: n.kind for n in recorder.nodes
+                               if n.attrs.get("module_inputs") is not None and n.kind in ("act", "norm")})
     return graph
 
 
@@ -387,19 +397,20 @@ def _resolve_modules(model: nn.Module, nodes: list[Node]) -> None:
         what, value = seen[key]
         if value is None:
             node.kind = "transparent"
-        elif what == "act":
-            node.kind, node.inputs = "act", list(node.attrs["module_inputs"])
-            node.attrs["activation"] = value
         else:
-            node.kind, node.inputs = "norm", list(node.attrs["module_inputs"])
-            node.attrs["probe"] = value
+            node.kind, node.inputs = what, list(node.attrs["module_inputs"])
+            node.attrs["activation" if what == "act" else "probe"] = value
+            for inner in nodes[node.attrs["start"]:node.index]:  # summarized by the module: out of the graph
+                inner.kind = "inside"
+
 
 
 def _users(nodes: list[Node]) -> list[list[int]]:
     users: list[list[int]] = [[] for _ in nodes]
     for node in nodes:
-        for j in (*node.inputs, *node.aux):
-            users[j].append(node.index)
+        if node.kind != "inside":
+            for j in (*node.inputs, *node.aux):
+                users[j].append(node.index)
     return users
 
 
@@ -424,6 +435,8 @@ def _weight_param(node: Node) -> list[tuple[str, ParamRef, str]]:
         else:
             role = "weight" if ndim >= 2 else "bias"
         out.append((role, ref, pos))
+    if detail == "attention":  # q/k/v come as keywords after out_proj's positional weight: inputs first
+        out.sort(key=lambda item: item[0] == "attention_out")
     return out
 
 
@@ -539,10 +552,22 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
                     frontier.append(u)
         return False
 
+    def value_operand(u: int) -> int | None:
+        """The value operand of an attention product (``probs @ v`` or ``sdpa(q, k, v)``), else ``None``."""
+        node = nodes[u]
+        if node.kind == "sdpa":
+            return node.inputs[-1] if node.inputs else None
+        if node.kind == "matmul" and len(node.inputs) == 2 and nodes[back(node.inputs[0])].kind == "softmax":
+            return node.inputs[1]
+        return None
+
     def previous(i: int) -> str | None:
         j = nodes[i].inputs[0] if nodes[i].inputs else None
         while j is not None:
             node = nodes[j]
+            if value_operand(j) is not None:  # through the attention average, to the value projection
+                j = value_operand(j)
+                continue
             if node.kind == "weight":
                 names = _names_of(node) if node.detail != "attention" else tuple(
                     ref.names[0] for role, ref, _ in _weight_param(node) if role == "attention_out")
@@ -554,8 +579,6 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
 
     def output_of(i: int) -> tuple[str, Activation | None]:
         frontier, seen, ends = [i], set(), set()
-        act: Activation | None = None
-        nearest = len(nodes)
         while frontier:
             j = frontier.pop()
             for u in users[j]:
@@ -563,19 +586,34 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
                     continue
                 seen.add(u)
                 kind = nodes[u].kind
-                if kind == "act" and u < nearest:
-                    name, param = nodes[u].attrs["activation"]
-                    act, nearest = Activation(name, param), u
-                if kind in ("act", *_PASS):
+                if kind in ("act", *_PASS) or (kind in ("matmul", "sdpa") and value_operand(u) == j):
                     frontier.append(u)
+                elif kind in ("matmul", "sdpa", "softmax"):
+                    ends.add("attention")
                 elif kind == "add":
                     ends.add("add")
                 elif u == output_node.index:
                     ends.add("output")
                 else:
                     ends.add(kind if kind in ("weight", "norm") else "other")
-        end = next((e for e in ("weight", "output", "add", "norm") if e in ends), "other")
-        return end, act
+        end = next((e for e in ("weight", "output", "add", "norm", "attention") if e in ends), "other")
+        return end, output_activation(i)
+
+    def output_activation(i: int) -> Activation | None:
+        """The nearest nonlinearity after node ``i``, through norms, sums and shape operations."""
+        frontier, seen = list(users[i]), set()
+        while frontier:
+            j = min(frontier)  # execution order: the nearest activation wins
+            frontier.remove(j)
+            if j in seen:
+                continue
+            seen.add(j)
+            if nodes[j].kind == "act":
+                name, param = nodes[j].attrs["activation"]
+                return Activation(name, param)
+            if nodes[j].kind in (*_PASS, "norm", "add", "merge"):
+                frontier.extend(users[j])
+        return None
 
     # ---- weight layers ------------------------------------------------------------------------------
     order = 0
@@ -591,6 +629,7 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
         end, out_act = output_of(node.index)
         prev = previous(node.index)
         last = not has_weight_below(node.index)
+        in_proj = next((ref.names[0] for role, ref, _ in roles if role == "attention_in"), None)
         for role, ref, pos in roles:
             name = ref.names[0]
             if role == "bias":
@@ -622,8 +661,8 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
                 residual_end=False,
                 scale_invariant=reaches_only_norms(node.index) and role != "attention_in",
                 first=is_first and role != "attention_out", readout=readout(node.index) and role != "attention_in",
-                last=last, previous=None if role == "attention_out" else prev,
-                output="attention" if role == "attention_in" else end,
+                last=last, previous=in_proj if role == "attention_out" else prev,
+                output="weight" if role == "attention_in" else end,
                 output_activation=None if role == "attention_in" else out_act,
                 order=order, bias=bias, module_scope=node.module,
             )
@@ -750,12 +789,12 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
                 _names_of(nodes[k]))
         elif node.kind == "weight" and node.detail == "attention":
             heads = node.attrs.get("num_heads")
-            in_proj = [ref.names[0] for role, ref, _ in _weight_param(node) if role == "attention_in"]
-            width = all_params[in_proj[0]].shape[-1] if in_proj and in_proj[0] in all_params else None
+            projections = [ref.names[0] for role, ref, _ in _weight_param(node) if role == "attention_in"]
+            width = all_params[projections[0]].shape[-1] if projections and projections[0] in all_params else None
             scale = 1.0 / math.sqrt(width / heads) if width and heads else None
-            graph.attention[owner.get(in_proj[0], node.module) if in_proj else node.module] = AttentionInfo(
-                owner.get(in_proj[0], node.module) if in_proj else node.module, scale, tuple(in_proj),
-                tuple(in_proj))
+            graph.attention[owner.get(projections[0], node.module) if projections else node.module] = AttentionInfo(
+                owner.get(projections[0], node.module) if projections else node.module, scale, tuple(projections),
+                tuple(projections))
 
     # ---- embeddings and other parameters -----------------------------------------------------------
     inputs_by_node = {n.index: n.detail for n in nodes if n.kind == "input"}

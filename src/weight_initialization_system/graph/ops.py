@@ -130,7 +130,7 @@ _TRANSPARENT_NAMES: set[str] = {
     "adaptive_max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices", "pad", "interpolate",
     "pixel_shuffle", "pixel_unshuffle", "roll", "repeat_interleave", "tensor_split", "contiguous_",
     "index_select", "gather", "masked_fill", "masked_fill_", "flip", "__neg__", "neg", "type", "detach",
-    "mean", "sum", "clamp", "clip", "zero_pad2d", "channel_shuffle", "native_channel_shuffle",
+    "mean", "sum", "zero_pad2d", "channel_shuffle", "native_channel_shuffle",
 }
 
 

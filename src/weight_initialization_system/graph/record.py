@@ -136,6 +136,8 @@ class Recorder(TorchFunctionMode):
         self.scope: list[str] = []
         self.starts: list[int] = []
         self.names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+        #: leaf modules whose whole forward was one activation or normalization call: name -> node index
+        self.leaf_calls: dict[str, int] = {}
 
     # ---- nodes -------------------------------------------------------------------------------------
 
@@ -238,6 +240,8 @@ class Recorder(TorchFunctionMode):
         if not inside or any(n.kind == "weight" for n in inside) or id(out) not in self.producer:
             return
         if len(inside) == 1 and inside[0].kind in ("act", "norm", "transparent"):
+            if inside[0].kind != "transparent":
+                self.leaf_calls[name] = inside[0].index
             return
         signal_in = [self.producer[id(t)] for _, t in _operands(args, kwargs)
                      if id(t) in self.producer and self.nodes[self.producer[id(t)]].signal]
@@ -245,5 +249,5 @@ class Recorder(TorchFunctionMode):
             return
         first_in = next(t for _, t in _operands(args, kwargs) if id(t) in self.producer)
         self.add("module", name, [self.producer[id(out)]], [], [], out, True,
-                 {"module_inputs": list(dict.fromkeys(signal_in)), "in_shape": tuple(first_in.shape),
+                 {"module_inputs": list(dict.fromkeys(signal_in)), "in_shape": tuple(first_in.shape), "start": start,
                   "dtype": out.dtype})

@@ -10,8 +10,8 @@ Without a sample one is built from what the model declares:
   config's image size and channels, Whisper-style ``input_features`` of ``num_mel_bins`` × the encoder's
   ``2·max_source_positions`` frames, ``input_values`` of raw audio;
 - other models from their first weight layer (in registration order): ``in_features`` of a linear layer,
-  ``in_channels`` of a convolution (16 × 16 images, length-32 sequences), token ids below
-  ``num_embeddings`` of an embedding, ``input_size`` of a recurrent layer.
+  ``in_channels`` of a convolution (at the first spatial size the model accepts, found on the meta device),
+  token ids below ``num_embeddings`` of an embedding, ``input_size`` of a recurrent layer, ``embed_dim`` of attention.
 
 When no sample can be built, :func:`build_sample` says why instead of guessing.
 """
@@ -93,7 +93,26 @@ def _hf_sample(model: nn.Module, config: Any, device: torch.device) -> dict[str,
     return sample
 
 
-def _plain_sample(model: nn.Module, device: torch.device) -> torch.Tensor | None:
+#: Spatial sizes tried for a convolutional model, first the common ones, then every size up to 64.
+_SPATIAL = (16, 32, 64, 28, 224, 8, *range(1, 65))
+
+
+def _fit_spatial(model: nn.Module, channels: int, dims: int) -> int:
+    """The first size in :data:`_SPATIAL` the model accepts, tried on the meta device (no compute, no memory);
+    16 when none fits or the model cannot run on meta."""
+    state = {n: torch.empty_like(t, device="meta") for n, t in (*model.named_parameters(), *model.named_buffers())}
+    for size in dict.fromkeys(_SPATIAL):
+        x = torch.empty(_BATCH, channels, *(size,) * dims, device="meta")
+        try:
+            with torch.no_grad():
+                torch.func.functional_call(model, state, (x,), strict=False)
+        except Exception:  # this size does not fit the model: try the next
+            continue
+        return int(size)
+    return 16
+
+
+def _plain_sample(model: nn.Module, device: torch.device) -> Any | None:
     g = torch.Generator().manual_seed(0)
     for module in model.modules():
         if isinstance(module, nn.Linear):
@@ -101,15 +120,18 @@ def _plain_sample(model: nn.Module, device: torch.device) -> torch.Tensor | None
         if isinstance(module, nn.Bilinear):
             return None
         if isinstance(module, nn.modules.conv._ConvNd):
-            spatial = {1: (32,), 2: (16, 16), 3: (8, 8, 8)}[len(module.kernel_size)]
-            return torch.randn(_BATCH, module.in_channels, *spatial, generator=g).to(device)
+            dims = len(module.kernel_size)
+            size = _fit_spatial(model, module.in_channels, dims)
+            return torch.randn(_BATCH, module.in_channels, *(size,) * dims, generator=g).to(device)
         if isinstance(module, nn.Embedding | nn.EmbeddingBag):
             return torch.randint(0, module.num_embeddings, (_BATCH, _SEQ), generator=g).to(device)
         if isinstance(module, nn.RNNBase):
             shape = (_BATCH, _SEQ) if module.batch_first else (_SEQ, _BATCH)
             return torch.randn(*shape, module.input_size, generator=g).to(device)
         if isinstance(module, nn.MultiheadAttention):
-            return None
+            shape = (_BATCH, _SEQ) if module.batch_first else (_SEQ, _BATCH)
+            x = torch.randn(*shape, module.embed_dim, generator=g).to(device)
+            return (x, x, x) if module is model else x
     return None
 
 
@@ -124,5 +146,6 @@ def build_sample(model: nn.Module, device: torch.device | None = None) -> tuple[
         return None, f"no sample can be built for main input {getattr(model, 'main_input_name', None)!r}"
     plain = _plain_sample(model, device)
     if plain is not None:
-        return plain, f"built from the first weight layer (shape {tuple(plain.shape)})"
+        shape = tuple(plain[0].shape if isinstance(plain, tuple) else plain.shape)
+        return plain, f"built from the first weight layer (shape {shape})"
     return None, "no sample can be built: the first weight layer does not say what the input is"

@@ -37,6 +37,7 @@ _LINEAR = ("linear", "identity", "conv1d", "conv2d", "conv3d", "conv_transpose1d
 
 _NUMERIC: dict[str, Callable[[torch.Tensor, float | None], torch.Tensor]] = {
     "gelu": lambda x, p: F.gelu(x, approximate="tanh" if p == 1.0 else "none"),
+    "quick_gelu": lambda x, p: x * torch.sigmoid(1.702 * x),
     "silu": lambda x, p: F.silu(x),
     "swish": lambda x, p: F.silu(x),
     "mish": lambda x, p: F.mish(x),
