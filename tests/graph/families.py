@@ -355,7 +355,9 @@ DEBERTA_V2 = _token_family(
                                  "encoder.layer.{i}.output.LayerNorm.weight")]),
         attention_scale=_all((HEAD_DIM * _DEBERTA_SCALE_FACTOR) ** -0.5,
                              expand(LAYERS, "encoder.layer.{i}.attention.self")),
-        scale_invariant=frozenset({"encoder.rel_embeddings.weight"}),
+        # With position_biased_input False, type_vocab_size 0 and no embed_proj, the word embeddings feed only
+        # embeddings.LayerNorm (L534-544), and rel_embeddings only encoder.LayerNorm.
+        scale_invariant=frozenset({"embeddings.word_embeddings.weight", "encoder.rel_embeddings.weight"}),
     ),
 )
 
@@ -612,14 +614,23 @@ CLIP = Family(
 # output_dense), Wav2Vec2EncoderLayer L579-610 (post-LN: LN(x + attn(x)), then LN(x + ff(x))), Wav2Vec2Encoder
 # L652-696 (x + pos_conv(x) → layer_norm → layers), Wav2Vec2Model L1196-1212 (masked_spec_embed when
 # mask_time_prob > 0, default 0.05: the SpecAugment mask vector).
-_WAV_SAMPLES = 400  # conv kernels (10, 3), strides (5, 2): 400 samples -> 79 -> 39 frames
+_WAV_SAMPLES, _WAV_FRAMES = 400, 39  # conv kernels (10, 3), strides (5, 2): 400 samples -> 79 -> 39 frames
+
+
+def _wav2vec2_kwargs() -> dict[str, Any]:
+    """Raw audio plus ``mask_time_indices``, so that the keyword sample exercises ``masked_spec_embed``."""
+    mask = torch.zeros(BATCH, _WAV_FRAMES, dtype=torch.bool)
+    mask[:, 3:6] = True
+    return {"input_values": torch.randn(BATCH, _WAV_SAMPLES, generator=_generator()), "mask_time_indices": mask}
+
+
 WAV2VEC2 = Family(
     "wav2vec2",
     _hf("Wav2Vec2Model", "Wav2Vec2Config", hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
         intermediate_size=FFN, conv_dim=(16, 16), conv_stride=(5, 2), conv_kernel=(10, 3),
         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, vocab_size=32, attn_implementation="eager"),
     lambda: (torch.randn(BATCH, _WAV_SAMPLES, generator=_generator()),),
-    lambda: {"input_values": torch.randn(BATCH, _WAV_SAMPLES, generator=_generator())},
+    _wav2vec2_kwargs,
     Truth(
         residual_ends=frozenset(expand(LAYERS, "encoder.layers.{i}.attention.out_proj.weight",
                                        "encoder.layers.{i}.feed_forward.output_dense.weight")),
@@ -638,7 +649,8 @@ WAV2VEC2 = Family(
                                    "encoder.pos_conv_embed.conv.parametrizations.weight.original1"}),
     ),
     "transformers.Wav2Vec2Model", "transformers",
-    notes=("the positional conv is a conv, not an embedding table",),
+    notes=("the positional conv is a conv, not an embedding table",
+           "masked_spec_embed is used only with mask_time_indices (the keyword sample) or in training"),
 )
 
 
@@ -805,6 +817,8 @@ RWKV = _token_family(
                          *expand(LAYERS, "rwkv.blocks.{i}.ln1.weight", "rwkv.blocks.{i}.ln2.weight"),
                          "rwkv.ln_out.weight"]),
         readout="head.weight",
+        # The embeddings feed only blocks.0.pre_ln (RwkvBlock.forward L339-349): hidden = pre_ln(embeddings).
+        scale_invariant=frozenset({"rwkv.embeddings.weight"}),
         meaningful_biases={f"rwkv.blocks.{i}.{name}": reason for i in range(LAYERS)
                            for name, reason in _RWKV_TIME.items()},
     ),
