@@ -115,6 +115,82 @@ def test_jacobian_estimates_match_the_dense_jacobian() -> None:
     assert abs(r["mean_squared_singular_value"] - float(lam.mean())) < 5 * sigma
 
 
+def _linear_map(d_in: int, d_out: int, scale: float = 1.0) -> nn.Linear:
+    net = nn.Linear(d_in, d_out, bias=False)
+    with torch.no_grad():
+        nn.init.orthogonal_(net.weight, generator=torch.Generator().manual_seed(0)).mul_(scale)
+    return net
+
+
+# Float32 products: moments are exact to ~1e-6; the spread √(m₂/m₁² − 1) turns that into ~1e-3.
+_MOMENT_TOL, _SPREAD_TOL = 1e-5, 3e-3
+
+
+@pytest.mark.parametrize(("d_in", "d_out", "batch"), [(64, 10, 1), (64, 10, 3), (10, 64, 1), (10, 64, 2), (17, 17, 2)])
+@pytest.mark.parametrize("scale", [1.0, 0.3])
+def test_semi_orthogonal_map_has_all_singular_values_equal_and_no_spread(
+    d_in: int, d_out: int, batch: int, scale: float
+) -> None:
+    x = torch.randn(batch, d_in, generator=torch.Generator().manual_seed(1))
+    r = jacobian_spectrum(_linear_map(d_in, d_out, scale), x, k=16, probes=3)
+    assert r["num_singular_values"] == batch * min(d_in, d_out)
+    assert r["input_dim"] == batch * d_in and r["output_dim"] == batch * d_out
+    assert r["singular_values"] == pytest.approx([scale] * len(r["singular_values"]), rel=_MOMENT_TOL)
+    assert r["min_singular_value"] == pytest.approx(scale, rel=_MOMENT_TOL)  # was 0 for 64 → 10
+    assert r["max_singular_value"] == pytest.approx(scale, rel=_MOMENT_TOL)
+    assert r["mean_squared_singular_value"] == pytest.approx(scale**2, rel=_MOMENT_TOL)
+    assert r["second_moment"] == pytest.approx(scale**4, rel=_MOMENT_TOL)
+    assert r["spread"] < _SPREAD_TOL  # was 2.49 for 64 → 10
+
+
+@pytest.mark.parametrize(("d_in", "hidden", "d_out", "batch"), [
+    (12, 20, 5, 1), (5, 16, 12, 1), (8, 8, 3, 2), (3, 10, 9, 2), (9, 6, 9, 1),
+])
+def test_jacobian_spectrum_matches_svdvals_of_the_dense_jacobian_on_small_mlps(
+    d_in: int, hidden: int, d_out: int, batch: int
+) -> None:
+    torch.manual_seed(d_in * 100 + d_out)
+    net = nn.Sequential(nn.Linear(d_in, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                        nn.Linear(hidden, d_out))
+    x = torch.randn(batch, d_in, generator=torch.Generator().manual_seed(2))
+    jac = torch.autograd.functional.jacobian(net, x).reshape(batch * d_out, batch * d_in)
+    sigma = torch.linalg.svdvals(jac.double())  # min(D_in, D_out) values, descending
+    rank = sigma.numel()
+    probes = 200
+    r = jacobian_spectrum(net, x, k=rank, probes=probes)  # k = r: a complete Krylov space, Ritz values exact
+    assert r["num_singular_values"] == rank
+    top = float(sigma[0])
+    # Every Ritz value is a singular value (fewer Ritz values when the Krylov space closes early, as behind the
+    # 6-wide bottleneck whose three zero singular values are one eigenvalue of G).
+    # Compared as σ² (the eigenvalues of G): float32 products leave ~1e-7·σ_max² of noise, which √ magnifies
+    # near zero.
+    close = {"rel": 1e-4, "abs": 1e-6 * top**2}
+    for value in r["singular_values"]:
+        nearest = float(sigma[(sigma - value).abs().argmin()])
+        assert value**2 == pytest.approx(nearest**2, **close), value
+    assert r["max_singular_value"] ** 2 == pytest.approx(top**2, **close)
+    assert r["min_singular_value"] ** 2 == pytest.approx(float(sigma[-1]) ** 2, **close)
+    # Each probe is exact quadrature of vᵀG^p v for a uniform unit v in r dimensions: mean over the r values of
+    # λ^p, variance 2·Var(λ^p)/(r+2).
+    lam = sigma**2
+    for key, values in (("mean_squared_singular_value", lam), ("second_moment", lam**2)):
+        sd = math.sqrt(2 * float(values.var(correction=0)) / (rank + 2) / probes)
+        assert abs(r[key] - float(values.mean())) < 5 * sd + 1e-5 * float(values.mean()), key
+
+
+def test_jacobian_docstring_example_runs() -> None:
+    import doctest
+
+    from weight_initialization_system.analysis import jacobian as module
+
+    torch.manual_seed(0)
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in finder.find(module.jacobian_spectrum, "jacobian_spectrum", globs=vars(module).copy()):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries > 0
+
+
 def test_orthogonal_tanh_net_is_far_more_isometric_than_gaussian_of_same_variance() -> None:
     width = 96
     x = torch.randn(4, width, generator=torch.Generator().manual_seed(0))

@@ -96,6 +96,73 @@ def test_spectral_norm_matches_svd_and_mp_edge_flags_structure() -> None:
     assert s["mp_ratio"] > 2.0 and s["stable_rank"] < 2.0
 
 
+def _true_sigma(w: torch.Tensor) -> float:
+    return float(torch.linalg.matrix_norm(w.reshape(w.shape[0], -1).double(), ord=2))
+
+
+def _matrix(kind: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
+    if kind == "gaussian":
+        return torch.randn(*shape, generator=gen)
+    if kind == "orthogonal":  # semi-orthogonal: orthonormal rows (wide) or columns (tall)
+        return nn.init.orthogonal_(torch.empty(*shape), generator=gen)
+    if kind == "scaled_orthogonal":
+        return 0.37 * nn.init.orthogonal_(torch.empty(*shape), generator=gen)
+    assert kind == "rank1"
+    return torch.outer(torch.randn(shape[0], generator=gen), torch.randn(math.prod(shape[1:]), generator=gen)).reshape(
+        shape
+    )
+
+
+# Wide and tall orthogonal matrices from the issue (the old Lanczos read 1.3-3.5 on some start vectors).
+ISSUE_SHAPES = [(10, 64), (64, 256), (256, 64), (128, 128), (3, 1000), (768, 3072), (96, 64, 3, 3), (64, 3, 7, 7)]
+
+
+@pytest.mark.parametrize("shape", ISSUE_SHAPES, ids=str)
+def test_spectral_norm_of_semi_orthogonal_matrices_is_one_for_every_start_vector(shape: tuple[int, ...]) -> None:
+    w = nn.init.orthogonal_(torch.empty(*shape), generator=torch.Generator().manual_seed(0))
+    matrix = w.reshape(shape[0], -1)  # a conv kernel as out × in·k·k
+    assert _true_sigma(w) == pytest.approx(1.0, abs=1e-5)
+    for seed in range(10):
+        assert spectral_norm(matrix, 12, torch.Generator().manual_seed(seed)) == pytest.approx(1.0, abs=1e-5), seed
+    s = tensor_stats(w, generator=torch.Generator().manual_seed(0))
+    assert s["spectral_norm"] == pytest.approx(1.0, abs=1e-5)
+    assert s["stable_rank"] == pytest.approx(min(matrix.shape), rel=1e-4)  # all singular values equal: = rank
+    assert s["mp_ratio"] < 2.0  # no "low-rank / duplicated rows" flag after an orthogonal init
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kind=st.sampled_from(["gaussian", "orthogonal", "scaled_orthogonal", "rank1"]),
+    rows=st.integers(1, 48),
+    cols=st.integers(1, 48),
+    kernel=st.sampled_from([0, 1, 3]),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_spectral_norm_matches_matrix_norm_and_stable_rank_is_between_one_and_rank(
+    kind: str, rows: int, cols: int, kernel: int, dtype: torch.dtype, seed: int
+) -> None:
+    shape = (rows, cols) if kernel == 0 else (rows, cols, kernel, kernel)  # conv kernels: out × in·k·k
+    gen = torch.Generator().manual_seed(seed)
+    w = _matrix(kind, shape, gen).to(dtype)
+    matrix = w.reshape(rows, -1)
+    true = _true_sigma(w)
+    rank = int(torch.linalg.matrix_rank(matrix.double()))
+    # Rounding in the products: a few ulps of the dtype, times √(size) for the sums.
+    ulp = 50 * torch.finfo(dtype).eps * math.sqrt(matrix.numel())
+    full = min(matrix.shape)  # a complete Krylov space: Lanczos is exact up to the √ε breakdown test
+    exact = spectral_norm(matrix, full, torch.Generator().manual_seed(seed + 1))
+    assert exact <= true * (1 + ulp)  # a Rayleigh quotient: never above σ_max
+    assert exact == pytest.approx(true, rel=2 * math.sqrt(torch.finfo(dtype).eps) + ulp)
+    default = spectral_norm(matrix, 12, torch.Generator().manual_seed(seed + 2))
+    assert default <= true * (1 + ulp)
+    if kind != "gaussian":  # one distinct non-zero singular value: found in one or two steps
+        assert default == pytest.approx(true, rel=2 * math.sqrt(torch.finfo(dtype).eps) + ulp)
+    s = tensor_stats(w, lanczos_steps=full, generator=torch.Generator().manual_seed(seed + 3))
+    tol = 2 * math.sqrt(torch.finfo(dtype).eps) + ulp
+    assert 1 - tol <= s["stable_rank"] <= rank * (1 + 2 * tol)
+
+
 def test_expected_std_follows_the_input_nonlinearity() -> None:
     model = nn.Sequential(nn.Linear(50, 40), nn.ReLU(), nn.Linear(40, 30), nn.Tanh(), nn.Linear(30, 2))
     stats = analyze_weights(model)

@@ -213,8 +213,64 @@ def test_analyze_state_dict_checkpoint_is_data_free(capsys: pytest.CaptureFixtur
     assert {w["name"] for w in data["weights"]} == {"0.weight", "2.weight", "4.weight", "6.weight", "8.weight"}
 
 
-def test_compare_human_table(capsys: pytest.CaptureFixture[str]) -> None:
-    status, stdout, _ = _run(capsys, "compare", "deep-relu-mlp", "--methods", "kaiming_normal:nonlinearity=relu,"
-                             "normal:std=0.01")
+_TINY = "import torch.nn as nn\n\n\ndef build():\n    return nn.Sequential(nn.Linear(16, 16), nn.ReLU(), " \
+        "nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))\n"
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> str:
+    (tmp_path / "tiny_models.py").write_text(_TINY)
+    return f"{tmp_path / 'tiny_models.py'}:build"
+
+
+def test_compare_human_table(capsys: pytest.CaptureFixture[str], tiny: str) -> None:
+    status, stdout, _ = _run(capsys, "compare", tiny, "--methods", "kaiming_normal:nonlinearity=relu,"
+                             "normal:std=0.001", "--seeds", "2")
     assert status == 0
-    assert "Best by health score: kaiming_normal:nonlinearity=relu" in stdout
+    assert "mean ± std over 2 seeds" in stdout
+    assert "Best by health score (mean of 2 seeds): kaiming_normal:nonlinearity=relu" in stdout
+    assert "final loss" not in stdout  # no training outside the MLP built-ins: no empty column
+
+
+def test_compare_json_reports_a_tie_whatever_the_order_of_methods(capsys: pytest.CaptureFixture[str],
+                                                                   tiny: str) -> None:
+    methods = ["kaiming_normal:nonlinearity=relu", "kaiming_uniform:nonlinearity=relu"]
+    found = []
+    for order in (methods, methods[::-1]):
+        status, stdout, err = _run(capsys, "compare", tiny, "--methods", ",".join(order), "--format", "json")
+        assert (status, err) == (0, "")
+        data = json.loads(stdout)
+        assert data["seeds"] == [0, 1, 2] and data["ranked_by"] == ["health", "scale_free_score"]
+        assert all(r["stats"]["health"]["values"] and len(r["stats"]["health"]["values"]) == 3
+                   for r in data["results"])
+        found.append((data["best"], sorted(data["tied"])))
+    assert found[0] == found[1] == (None, sorted(methods))
+
+
+def test_compare_out_shows_only_columns_with_data(capsys: pytest.CaptureFixture[str], tiny: str,
+                                                  tmp_path: Path) -> None:
+    out = tmp_path / "compare.html"
+    status, _, err = _run(capsys, "compare", tiny, "--methods", "kaiming_normal,normal:std=0.001", "--seeds", "2",
+                          "--out", str(out))
+    assert (status, err) == (0, "")
+    page = out.read_text()
+    table = page[page.index("<table"):page.index("</table>")]
+    assert "final loss" not in table and "test acc" not in table and "–" not in table
+    assert "± " in table
+
+
+@pytest.mark.parametrize("seeds", ["1", "0"])
+def test_compare_needs_two_seeds_for_a_spread(capsys: pytest.CaptureFixture[str], tiny: str, seeds: str) -> None:
+    status, stdout, err = _run(capsys, "compare", tiny, "--methods", "kaiming_normal", "--seeds", seeds)
+    assert status == 1 and stdout == ""
+    assert err.startswith(f"Error: Argument `seeds` must be an integer >= 2. Received: seeds={seeds}")
+
+
+def test_compare_default_seed_count_is_the_librarys(capsys: pytest.CaptureFixture[str]) -> None:
+    from weight_initialization_system.report import DEFAULT_SEEDS
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    assert f"(default {DEFAULT_SEEDS}, at least 2)" in " ".join(capsys.readouterr().out.split())
+
+

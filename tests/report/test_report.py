@@ -12,21 +12,28 @@ from pathlib import Path
 import pytest
 import torch
 
+from weight_initialization_system.errors import WeightInitError
 from weight_initialization_system.models import mlp
 from weight_initialization_system.report import (
+    NOTEBOOK_SETUPS,
     Comparison,
     Diagnosis,
     Fix,
     GradientLayer,
     MethodResult,
+    SeedStat,
     SignalLayer,
     WeightLayer,
+    comparison_verdict,
     histogram,
     load_digits_data,
+    notebook_comparison,
     render_html,
+    summary_rows,
     train,
 )
-from weight_initialization_system.report.plots import diagnosis_figures
+from weight_initialization_system.report.data import METHOD_METRICS
+from weight_initialization_system.report.plots import diagnosis_figures, has_weak_layers
 from weight_initialization_system.schemes import initialize_model
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -158,3 +165,112 @@ def test_report_screenshot(tmp_path: Path, page: str) -> None:
     # Not blank: the verdict card's colour and the plots' ink are on the page.
     colours = image.resize((128, 240)).getcolors(128 * 240)
     assert colours is not None and len(colours) > 50
+
+
+# --- comparisons over seeds: mean ± std, ties, columns with data ---------------------------------------------
+
+
+def _method(label: str, health: list[float], scale_free: list[float], final_loss: list[float] | None = None,
+            weak: list[float] | None = None) -> MethodResult:
+    n = len(health)
+    stats = {"health": SeedStat.of(health), "scale_free_score": SeedStat.of(scale_free),
+             "weak": SeedStat.of(weak or [0.0] * n), "vanished": SeedStat.of([0.0] * n)}
+    if final_loss is not None:
+        stats["final_loss"] = SeedStat.of(final_loss)
+        stats["test_accuracy"] = SeedStat.of([0.9] * n)
+    w = torch.randn(100, generator=torch.Generator().manual_seed(0))
+    curve = [2.3, stats["final_loss"].mean] if final_loss is not None else []
+    return MethodResult(label, "m", "relu", histogram(w), 0.0, 1.0, -3.0, 3.0, [1e-2, 1e-3], 0.1,
+                        0.0, stats["weak"].mean, stats["health"].mean, stats["scale_free_score"].mean, 0.9,
+                        curve, [0.1, 0.9] if curve else [], seeds=list(range(n)), stats=stats)
+
+
+def test_seed_stat_is_mean_and_bessel_corrected_std() -> None:
+    s = SeedStat.of([1.0, 2.0, 4.0])
+    assert (s.n, s.mean) == (3, pytest.approx(7 / 3))
+    assert s.std == pytest.approx(math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2))
+    assert SeedStat.of([8.0, 8.0, 8.0]).std == 0.0
+    diverged = SeedStat.of([0.5, math.inf, 0.4])
+    assert diverged.mean == math.inf and math.isnan(diverged.std)
+
+
+def test_tie_rule_is_two_combined_standard_errors() -> None:
+    a = SeedStat.of([1.0, 2.0, 3.0])  # mean 2, s 1, n 3
+    # Against a spread-free mean the bound is 2·√(1/3) ≈ 1.155; against one with the same spread, 2·√(2/3) ≈ 1.633.
+    assert a.ties(SeedStat.of([3.1] * 3)) and not a.ties(SeedStat.of([3.2] * 3))
+    assert a.ties(SeedStat.of([2.6, 3.6, 4.6])) and not a.ties(SeedStat.of([2.7, 3.7, 4.7]))
+    assert SeedStat.of([8.0] * 3).ties(SeedStat.of([8.0] * 3))  # equal, no spread
+    assert not SeedStat.of([8.0] * 3).ties(SeedStat.of([7.0] * 3))  # different, no spread
+    assert SeedStat.of([math.inf] * 3).ties(SeedStat.of([math.inf] * 3))
+    assert not SeedStat.of([0.1, math.inf]).ties(SeedStat.of([0.1, 0.2]))
+
+
+def test_tied_methods_are_reported_as_a_tie_whatever_their_order() -> None:
+    methods = [_method("A", [10, 10, 10], [10, 10, 10]), _method("B", [10, 10, 10], [10, 10, 10]),
+               _method("C", [5, 5, 6], [9, 9, 9])]
+    for order in (methods, methods[::-1], [methods[1], methods[2], methods[0]]):
+        comparison = Comparison("net", list(order), seeds=[0, 1, 2])
+        assert {r.label for r in comparison.leaders()} == {"A", "B"}
+        assert comparison_verdict(comparison).startswith("Tie by health score, then scale-free score")
+        assert "A" in comparison_verdict(comparison) and "B" in comparison_verdict(comparison)
+
+
+def test_later_criteria_separate_only_the_methods_still_tied() -> None:
+    by_loss = [_method("A", [10] * 3, [10] * 3, [0.30, 0.31, 0.29]),
+               _method("B", [10] * 3, [10] * 3, [0.10, 0.11, 0.09]),
+               _method("C", [9, 9, 9], [10] * 3, [0.01, 0.01, 0.01])]  # best loss, but lower health: out first
+    comparison = Comparison("net", by_loss, seeds=[0, 1, 2])
+    assert comparison.criteria() == ["health", "scale_free_score", "final_loss"]
+    assert [r.label for r in comparison.leaders()] == ["B"]
+    assert comparison_verdict(comparison) == ("Best by health score, then scale-free score, then final loss "
+                                              "(mean of 3 seeds): B")
+    noisy = [_method("A", [10] * 3, [10] * 3, [0.30, 0.10, 0.20]),
+             _method("B", [10] * 3, [10] * 3, [0.12, 0.10, 0.11])]
+    assert {r.label for r in Comparison("net", noisy, seeds=[0, 1, 2]).leaders()} == {"A", "B"}
+
+
+def test_columns_without_data_for_every_method_are_left_out() -> None:
+    untrained = Comparison("cnn", [_method("A", [8] * 3, [8] * 3), _method("B", [7, 8, 8], [8] * 3)], seeds=[0, 1, 2])
+    headers, rows = summary_rows(untrained)
+    assert "final loss" not in headers and "test acc" not in headers
+    assert headers[:3] == ["method", "health", "scale-free"]
+    assert rows[1][1] == "7.67 ± 0.577"
+    assert all(cell != "–" for row in rows for cell in row)
+    trained = Comparison("mlp", [_method("A", [8] * 3, [8] * 3, [0.2] * 3)], seeds=[0, 1, 2])
+    assert {"final loss", "test acc"} <= set(summary_rows(trained)[0])
+
+
+def test_comparison_without_training_or_weak_layers_renders_no_empty_column_or_zero_chart() -> None:
+    untrained = Comparison("cnn", [_method("A", [8] * 3, [8] * 3), _method("B", [8] * 3, [8] * 3)], seeds=[0, 1, 2])
+    assert not has_weak_layers(untrained)
+    page = render_html(None, untrained)
+    table = page[page.index("<table"):page.index("</table>")]
+    assert "–" not in table and "final loss" not in table and "test acc" not in table
+    assert "vanished-layers panel is left out" in page and "loss curves" not in page
+    weak = Comparison("mlp", [_method("A", [8] * 3, [8] * 3, weak=[0, 1, 0]), _method("B", [8] * 3, [8] * 3)],
+                      seeds=[0, 1, 2])
+    assert has_weak_layers(weak)
+    assert "vanished and weak layers" in render_html(None, weak)
+
+
+def test_notebook_comparison_reports_every_metric_over_the_seeds() -> None:
+    setups = [s for s in NOTEBOOK_SETUPS if s.label in ("Random Small", "He Normal")]
+    comparison = notebook_comparison(setups, seed=3, seeds=2, epochs=1)
+    assert comparison.seeds == [3, 4]
+    for result in comparison.results:
+        assert result.seeds == [3, 4]
+        assert set(result.stats) == set(METHOD_METRICS)
+        assert all(stat.n == 2 for stat in result.stats.values())
+        assert result.health == pytest.approx(result.stats["health"].mean)
+        assert result.train_loss[-1] == pytest.approx(result.stats["final_loss"].mean)
+    small, he = comparison.results
+    assert small.vanished >= 1 and he.vanished == 0  # std 0.01 tanh: the notebook's vanishing example
+    assert [r.label for r in comparison.leaders()] == ["He Normal"]
+    headers, rows = summary_rows(comparison)
+    assert {"final loss", "test acc"} <= set(headers) and all("–" not in cell for row in rows for cell in row)
+
+
+@pytest.mark.parametrize("seeds", [1, 0, 2.5])
+def test_fewer_than_two_seeds_are_rejected(seeds: object) -> None:
+    with pytest.raises(WeightInitError, match=rf"`seeds` must be an integer >= 2. Received: seeds={seeds!r}"):
+        notebook_comparison(NOTEBOOK_SETUPS[:1], seeds=seeds)  # type: ignore[arg-type]

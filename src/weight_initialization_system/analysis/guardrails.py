@@ -9,10 +9,15 @@ matrix of rank ``size / world_size`` at best.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import torch
 from torch import nn
 
-from ..initializers._common import check_module
+from ..initializers._common import check_module, is_dtensor
+
+if TYPE_CHECKING:
+    from torch.distributed.tensor import DTensor
 
 __all__ = ["detect_tiled_shards"]
 
@@ -69,15 +74,16 @@ def detect_tiled_shards(model: nn.Module) -> list[str]:
     []
     """
     check_module("model", model)
-    from torch.distributed.tensor import DTensor, Shard
-
     flagged: list[str] = []
     groups: dict[tuple[int, int], list[tuple[str, DTensor]]] = {}
     for name, param in model.named_parameters():
-        if isinstance(param, DTensor):
-            for mesh_dim, placement in enumerate(param.placements):
-                if isinstance(placement, Shard) and param.device_mesh.size(mesh_dim) > 1:
-                    groups.setdefault((id(param.device_mesh), mesh_dim), []).append((name, param))
+        if is_dtensor(param):  # only then is torch.distributed.tensor loaded
+            from torch.distributed.tensor import Shard
+
+            sharded = cast("DTensor", param)
+            for mesh_dim, placement in enumerate(sharded.placements):
+                if isinstance(placement, Shard) and sharded.device_mesh.size(mesh_dim) > 1:
+                    groups.setdefault((id(sharded.device_mesh), mesh_dim), []).append((name, sharded))
         elif _tiled_plain(param):
             flagged.append(name)
     for (_, mesh_dim), members in groups.items():

@@ -11,8 +11,9 @@ floats:
   ``expected_std = gain(φ_in)/√fan_in`` for the weights of a weight layer, where ``φ_in`` is the nonlinearity
   applied to the layer's input (He et al. 2015: ``Var[y_l] = n_l Var[w_l] E[x_l²]``; the first layer, which
   sees raw inputs, has gain 1), and ``std_ratio = std / expected_std``.
-- for matrices (≥ 2-D weights, viewed as ``(shape[0], rest)``): ``spectral_norm`` (Lanczos on ``WᵀW`` with
-  full reorthogonalization; ``lanczos_steps`` matrix-vector product pairs, never a full SVD),
+- for matrices (≥ 2-D weights, viewed as ``(shape[0], rest)``: a conv kernel as ``out × in·k·k``):
+  ``spectral_norm`` (Lanczos on the smaller Gram matrix with full reorthogonalization; ``lanczos_steps``
+  matrix-vector product pairs, never a full SVD; a lower bound on ``σ_max``),
   ``stable_rank = ‖W‖_F² / σ_max²``, ``mp_edge = std·(√m + √n)``, the top singular value an i.i.d. ``m × n``
   matrix of that std would have (Marchenko–Pastur), and ``mp_ratio = σ_max / mp_edge``. A random matrix has
   ``mp_ratio ≈ 1`` (slightly below from the finite number of Lanczos steps); low-rank, duplicated, constant
@@ -197,10 +198,14 @@ def spectral_norm(matrix: torch.Tensor, steps: int = 12, generator: torch.Genera
     """Largest singular value of a 2-D tensor by ``steps`` Lanczos iterations on the smaller Gram matrix.
 
     Each step costs one product with ``W`` and one with ``Wᵀ``; full reorthogonalization keeps the Krylov basis
-    orthogonal in float precision. The largest Ritz value of the ``steps × steps`` tridiagonal matrix is a lower
-    bound on ``σ_max²`` that converges fast when ``σ_max`` is separated from the rest of the spectrum (the
-    structured matrices this is used to find) and to within about a percent for i.i.d. matrices
-    (Golub & Van Loan, *Matrix Computations*, §10.1).
+    orthogonal in float precision. The iteration stops at an invariant subspace, detected when the residual
+    ``β`` falls to the rounding noise of the products, ``β ≤ √ε·‖A‖`` (for ``A = WᵀW`` and ``ε`` the machine
+    epsilon of the working dtype): a residual made of rounding noise cannot be orthogonalized, and continuing on
+    it builds a degenerate basis whose Ritz values overshoot ``σ_max`` (an orthogonal matrix, whose Gram
+    matrix is the identity, reaches this at the first step). The value returned is the Rayleigh quotient of the
+    top Ritz vector ``y``, ``‖Wy‖/‖y‖``, so it is a lower bound on ``σ_max`` whatever the rounding; it converges
+    fast when ``σ_max`` is separated from the rest of the spectrum (the structured matrices this is used to
+    find) and to within about a percent for i.i.d. matrices (Golub & Van Loan, *Matrix Computations*, §10.1).
     """
     if not isinstance(matrix, torch.Tensor):
         raise WeightInitError(f"Argument `matrix` must be a 2-D torch.Tensor. Received: {type(matrix).__name__}")
@@ -210,22 +215,27 @@ def spectral_norm(matrix: torch.Tensor, steps: int = 12, generator: torch.Genera
     w = matrix.detach()
     if not w.is_floating_point() or w.dtype in (torch.float16, torch.bfloat16):
         w = w.float()
+    if w.numel() == 0:
+        return 0.0
     if w.shape[0] < w.shape[1]:
         w = w.t()  # iterate in the smaller dimension
     n = w.shape[1]
     k = max(1, min(steps, n))
-    basis = torch.empty(k + 1, n, dtype=w.dtype, device=w.device)
+    noise = math.sqrt(torch.finfo(w.dtype).eps)
+    basis = torch.empty(k, n, dtype=w.dtype, device=w.device)
     v = torch.randn(n, dtype=w.dtype, device=w.device, generator=generator)
     basis[0] = v / torch.linalg.vector_norm(v)
     alphas: list[float] = []
     betas: list[float] = []
+    scale = 0.0  # max ‖A q‖ seen so far: a lower bound on ‖A‖, the size of the products' rounding noise
     for j in range(k):
         u = w.t().mv(w.mv(basis[j]))
+        scale = max(scale, float(torch.linalg.vector_norm(u)))
         alphas.append(float(u.dot(basis[j])))
         u -= basis[: j + 1].t().mv(basis[: j + 1].mv(u))  # full reorthogonalization (twice is enough)
         u -= basis[: j + 1].t().mv(basis[: j + 1].mv(u))
         beta = float(torch.linalg.vector_norm(u))
-        if beta <= 1e-12 * max(1.0, abs(alphas[-1])) or j == k - 1:
+        if j == k - 1 or beta <= noise * scale:
             break
         betas.append(beta)
         basis[j + 1] = u / beta
@@ -234,8 +244,12 @@ def spectral_norm(matrix: torch.Tensor, steps: int = 12, generator: torch.Genera
     if m > 1:
         off = torch.tensor(betas[: m - 1], dtype=torch.float64)
         tri += torch.diag(off, 1) + torch.diag(off, -1)
-    top = float(torch.linalg.eigvalsh(tri)[-1])
-    return math.sqrt(max(top, 0.0))
+    _, vectors = torch.linalg.eigh(tri)
+    ritz = vectors[:, -1].to(w.dtype).to(w.device) @ basis[:m]
+    length = float(torch.linalg.vector_norm(ritz))
+    if not length > 0:
+        return 0.0
+    return float(torch.linalg.vector_norm(w.mv(ritz))) / length
 
 
 def tensor_stats(

@@ -21,6 +21,10 @@ EXAMPLES = """examples:
 
 METHOD is a registry name with optional arguments (normal:std=0.01), 'auto', 'lsuv', or 'notebook' (the
 notebook's six initializers and LSUV).
+
+Every method runs with --seeds seeds (SEED, SEED+1, ...); numbers are mean ± std over them. The best method is
+the one with the highest health score, then scale-free score, then lowest final loss; methods whose means are
+within 2·√(s₁²/n + s₂²/n) of the leader's are reported as tied, never separated by the order of --methods.
 """
 
 
@@ -35,6 +39,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--methods", default="notebook", help="comma-separated methods (default: notebook)")
     parser.add_argument("--batch-size", type=int, default=100, help="sample batch (default 100)")
     parser.add_argument("--epochs", type=int, default=8, help="training epochs on digits (MLP built-ins)")
+    # default None: the library's DEFAULT_SEEDS, read in run() (importing the report here would load matplotlib
+    # for every command)
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="runs per method, for mean ± std and ties (default 3, at least 2)")
     parser.add_argument("--out", help="also write an HTML report of the comparison")
     parser.add_argument("--input-shape", help="sample input shape without batch, e.g. 3,32,32")
     add_common_options(parser)
@@ -42,30 +50,40 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import compare_on_model, notebook_comparison, parse_methods, write_html
+    from ..report import (
+        DEFAULT_SEEDS,
+        compare_on_model,
+        comparison_verdict,
+        notebook_comparison,
+        parse_methods,
+        summary_rows,
+        write_html,
+    )
 
     setups = parse_methods(args.methods)
+    seeds = DEFAULT_SEEDS if args.seeds is None else args.seeds
     with progress(len(setups)) as step:
         if args.model in ("mlp", "tanh-mlp"):
-            comparison = notebook_comparison(setups, seed=args.seed, epochs=args.epochs, on_step=step)
+            comparison = notebook_comparison(setups, seed=args.seed, seeds=seeds, epochs=args.epochs,
+                                             on_step=step)
         else:
             loaded = load_model(args.model, input_shape=parse_shape(args.input_shape))
             comparison = compare_on_model(loaded.model, loaded.name, loaded.sample, setups, seed=args.seed,
-                                          batch_size=args.batch_size, on_step=step)
+                                          seeds=seeds, batch_size=args.batch_size, on_step=step)
     if args.out:
         write_html(Path(args.out), None, comparison, title=f"Initializers compared on {args.model}")
+    leaders = comparison.leaders()
     if args.format == "json":
-        write_json({"model": comparison.model, "best": comparison.best().label, "out": args.out,
-                    "results": comparison.results})
+        write_json({"model": comparison.model, "seeds": comparison.seeds,
+                    "best": leaders[0].label if len(leaders) == 1 else None,
+                    "tied": [r.label for r in leaders] if len(leaders) > 1 else [],
+                    "ranked_by": comparison.criteria(), "out": args.out, "results": comparison.results})
         return 0
-    rows = [(r.label, r.min_gradient, r.max_gradient, r.mean_gradient, r.vanished, r.health, r.scale_free_score,
-             r.train_loss[-1] if r.train_loss else None) for r in comparison.results]
+    headers, rows = summary_rows(comparison)
     out = console()
-    out.print(table(f"Initializers on {comparison.model}", ["method", "min grad", "max grad", "mean grad",
-                                                           "vanished", "health", "scale-free", "final loss"],
-                    rows, numeric=["min grad", "max grad", "mean grad", "vanished", "health", "scale-free",
-                                   "final loss"]))
-    out.print(f"Best by health score: {comparison.best().label}")
+    out.print(table(f"Initializers on {comparison.model} (mean ± std over {len(comparison.seeds)} seeds)", headers,
+                    rows, numeric=headers[1:]))
+    out.print(comparison_verdict(comparison))
     if args.out:
         out.print(f"Wrote {args.out}")
     return 0

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._common import add_common_options, parse_key_values, progress, write_json
 from ._render import console
 from .init import initialize, parse_shape
 from .models import load_model
+
+if TYPE_CHECKING:
+    from ..report import Comparison
 
 __all__ = ["register", "run"]
 
@@ -47,7 +50,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import diagnose, notebook_comparison, write_html
+    from ..report import comparison_verdict, diagnose, notebook_comparison, write_html
     from ._common import CLIError
 
     if args.batch_size <= 0:
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                     "diagnosis": diagnosis.signal_diagnosis, "scale_free_score": diagnosis.scale_free_score,
                     "notebook_health": diagnosis.notebook_health,
                     "fixes": [f.title for f in diagnosis.fixes[:3]],
-                    "best_method": comparison.best().label if comparison else None})
+                    "best_method": _best(comparison)})
         return 0
     out_console = console()
     out_console.print(f"Wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
@@ -83,5 +86,11 @@ def run(args: argparse.Namespace) -> int:
     for i, fix in enumerate(diagnosis.fixes[:3], 1):
         out_console.print(f"{i}. {fix.title}")
     if comparison is not None:
-        out_console.print(f"best initializer: {comparison.best().label}")
+        out_console.print(comparison_verdict(comparison))
     return 0
+
+
+def _best(comparison: Comparison | None) -> str | None:
+    """The one best method's label; ``None`` without a comparison or when methods tie."""
+    leaders = comparison.leaders() if comparison is not None else []
+    return leaders[0].label if len(leaders) == 1 else None

@@ -21,7 +21,7 @@ from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
 from ..initializers import BoundInitializer, InitFn
-from ..initializers._common import check_module
+from ..initializers._common import check_module, is_dtensor
 from ..schemes.model_init import initialize_model
 from ..schemes.result import InitResult
 from ..schemes.walker import Decision, ParamSite, draw_decisions, local_shape, planning
@@ -178,11 +178,9 @@ def allocate(model: nn.Module, device: torch.device | str, *, recurse: bool = Tr
     through ``to_empty``, which FSDP2 hooks to re-point its sharded storage; tensors that were not on the
     meta device keep their values there too.
     """
-    from torch.distributed.tensor import DTensor
-
     target = torch.device(device)
     modules = list(model.modules()) if recurse else [model]
-    if any(isinstance(t, DTensor) for m in modules for _, t, _ in _own_tensors(m)):
+    if any(is_dtensor(t) for m in modules for _, t, _ in _own_tensors(m)):
         kept = [(m, local, t.detach().clone()) for m in modules for local, t, _ in _own_tensors(m) if not t.is_meta]
         model.to_empty(device=target, recurse=recurse)
         with torch.no_grad():
@@ -203,9 +201,7 @@ def allocate(model: nn.Module, device: torch.device | str, *, recurse: bool = Tr
 
 
 def _local(tensor: torch.Tensor) -> torch.Tensor:
-    from torch.distributed.tensor import DTensor
-
-    return tensor.to_local() if isinstance(tensor, DTensor) else tensor
+    return tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined,no-any-return]
 
 
 def materialize(

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers import BoundInitializer, InitFn
+from ..initializers._common import is_dtensor
 from ..schemes.result import InitResult
 from ..schemes.seeding import Region
 from ..schemes.walker import Decision, ParamSite, draw_jobs, run_jobs
@@ -140,9 +141,7 @@ def _local_name(module: nn.Module, tensor: torch.Tensor) -> str:
 
 
 def _full(tensor: torch.Tensor) -> torch.Tensor:
-    from torch.distributed.tensor import DTensor
-
-    return tensor.full_tensor() if isinstance(tensor, DTensor) else tensor
+    return tensor.full_tensor() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined,no-any-return]
 
 
 def init_to_safetensors(

@@ -6,6 +6,7 @@ import difflib
 import functools
 import logging
 import math
+import sys
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Concatenate, ParamSpec, TypeVar
@@ -15,7 +16,8 @@ import torch
 from ..errors import WeightInitError
 
 __all__ = [
-    "check_choice", "check_module", "closest_match", "finite", "initializer", "integer", "needs_ndim", "positive",
+    "check_choice", "check_module", "closest_match", "finite", "initializer", "integer", "is_dtensor", "needs_ndim",
+    "positive",
 ]
 
 logger = logging.getLogger("weight_initialization_system")
@@ -51,6 +53,17 @@ def positive(argument: str, value: float, *, allow_zero: bool = False) -> float:
         bound = "non-negative" if allow_zero else "positive"
         raise WeightInitError(f"Argument `{argument}` must be a {bound} number. Received: {argument}={value!r}")
     return float(value)
+
+
+def is_dtensor(tensor: object) -> bool:
+    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor``, without importing that module.
+
+    A DTensor can only exist once ``torch.distributed.tensor`` has been imported (by the user, FSDP2 or
+    ``distribute_tensor``), so while it is not in ``sys.modules`` nothing is one. Importing it to find out
+    costs ~0.5 s (it pulls in sympy) in every process, for models that have no mesh.
+    """
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(tensor, module.DTensor)
 
 
 def check_module(argument: str, value: object) -> None:

@@ -5,13 +5,24 @@
 """
 
 from .collect import GradientSummary, diagnose, gradient_summary, histogram, quality_score
-from .data import Comparison, Diagnosis, Fix, GradientLayer, Histogram, MethodResult, SignalLayer, WeightLayer
-from .experiments import NOTEBOOK_SETUPS, Setup, compare_on_model, notebook_comparison, parse_methods
+from .data import (
+    Comparison,
+    Diagnosis,
+    Fix,
+    GradientLayer,
+    Histogram,
+    MethodResult,
+    SeedStat,
+    SignalLayer,
+    WeightLayer,
+)
+from .experiments import DEFAULT_SEEDS, NOTEBOOK_SETUPS, Setup, compare_on_model, notebook_comparison, parse_methods
 from .html import render_html, write_html
-from .tables import comparison_table, variance_table
+from .tables import comparison_table, comparison_verdict, summary_rows, variance_table
 from .training import DigitsData, TrainingCurve, load_digits_data, train
 
 __all__ = [
+    "DEFAULT_SEEDS",
     "NOTEBOOK_SETUPS",
     "Comparison",
     "Diagnosis",
@@ -21,12 +32,14 @@ __all__ = [
     "GradientSummary",
     "Histogram",
     "MethodResult",
+    "SeedStat",
     "Setup",
     "SignalLayer",
     "TrainingCurve",
     "WeightLayer",
     "compare_on_model",
     "comparison_table",
+    "comparison_verdict",
     "diagnose",
     "gradient_summary",
     "histogram",
@@ -35,6 +48,7 @@ __all__ = [
     "parse_methods",
     "quality_score",
     "render_html",
+    "summary_rows",
     "train",
     "variance_table",
     "write_html",

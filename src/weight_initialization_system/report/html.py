@@ -14,13 +14,16 @@ from pathlib import Path
 
 from .data import Comparison, Diagnosis, MethodResult
 from .plots import (
+    WEAK,
     comparison_panels,
     diagnosis_figures,
     figure_uri,
+    has_weak_layers,
     loss_curves,
     lsuv_traces,
     weight_distributions,
 )
+from .tables import comparison_verdict, summary_rows
 
 __all__ = ["render_html", "write_html"]
 
@@ -192,28 +195,36 @@ def _skipped(title: str, reason: str | None) -> str:
     return f"<section><h2>{_e(title)}</h2><p class=note>Not measured: {_e(reason or 'no sample input')}.</p></section>"
 
 
-def _health_pill(result: MethodResult) -> str:
+def _health_pill(result: MethodResult, text: str) -> str:
     tone = "ok" if result.health >= 7 else "warn" if result.health >= 5 else "bad"
-    return f'<span class="pill {tone}">{result.health:g}/10</span>'
+    return f'<span class="pill {tone}">{_e(text)}</span>'
 
 
 def _comparison_section(c: Comparison) -> str:
-    best = c.best()
-    rows = [[_e(r.label), _e(r.activation), _num(r.min_gradient), _num(r.max_gradient), _num(r.mean_gradient),
-             str(r.vanished), str(r.weak), _health_pill(r), _num(r.scale_free_score),
-             _num(r.train_loss[-1] if r.train_loss else None),
-             _num(r.test_accuracy[-1] if r.test_accuracy else None)] for r in c.results]
-    table = _table(["method", "activation", "min grad", "max grad", "mean grad", "vanished", "weak", "health",
-                    "scale-free", "final loss", "test acc"], rows, numeric=(2, 3, 4, 5, 6, 8, 9, 10),
-                   flagged=[r is best for r in c.results])
+    leaders = c.leaders()
+    headers, cells = summary_rows(c)
+    health = headers.index("health") - 1  # among the value columns
+    rows = []
+    for r, (label, *values) in zip(c.results, cells, strict=True):
+        shown = [_e(v) for v in values]
+        shown[health] = _health_pill(r, values[health])
+        rows.append([_e(label), _e(r.activation), *shown])
+    headers = [headers[0], "activation", *headers[1:]]
+    table = _table(headers, rows, numeric=tuple(range(2, len(headers))),
+                   flagged=[any(r is leader for leader in leaders) for r in c.results])
+    weak_panel = has_weak_layers(c)
+    panels = ("The notebook's panels, means over seeds with ±1 std bars: gradient norms by layer, "
+              + ("vanished and weak layers, " if weak_panel else "")
+              + "min/mean/max gradient, and the 0–10 health score."
+              + ("" if weak_panel else f" No method left any layer's gradient below {WEAK:g} (weak) at any seed, "
+                 "so the vanished-layers panel is left out."))
     parts = [f"<section><h2>Comparison of initializers on {_e(c.model)}</h2>",
              "".join(f"<p class=note>{_e(n)}</p>" for n in c.notes),
-             f"<p>Best by the notebook's health score: <b>{_e(best.label)}</b> (highlighted).</p>", table,
-             _figure(figure_uri(comparison_panels(c)), "The notebook's four panels: gradient norms by layer, "
-                     "vanished layers, min/mean/max gradient, and the 0–10 health score.", "comparison panels"),
-             _figure(figure_uri(weight_distributions(c)), "Initial weight distributions (all hidden layers); "
-                     "solid: mean, dotted: ±1σ.", "weight distributions")]
-    if any(r.train_loss for r in c.results):
+             f"<p><b>{_e(comparison_verdict(c))}</b> (highlighted).</p>", table,
+             _figure(figure_uri(comparison_panels(c)), _e(panels), "comparison panels"),
+             _figure(figure_uri(weight_distributions(c)), "Initial weight distributions (all hidden layers, first "
+                     "seed); solid: mean, dotted: ±1σ.", "weight distributions")]
+    if all(r.train_loss for r in c.results):
         parts.append(_figure(figure_uri(loss_curves(c)), _e(c.training), "loss curves"))
     lsuv = next((r for r in c.results if r.lsuv_trace), None)
     if lsuv is not None:

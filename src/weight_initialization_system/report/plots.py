@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .data import Comparison, Diagnosis, GradientLayer, Histogram, SignalLayer, WeightLayer
+from .data import Comparison, Diagnosis, GradientLayer, Histogram, MethodResult, SignalLayer, WeightLayer
 
 __all__ = [
     "VANISHED",
@@ -27,6 +27,7 @@ __all__ = [
     "comparison_panels",
     "figure_uri",
     "gradient_norms",
+    "has_weak_layers",
     "jacobian_spectrum",
     "loss_curves",
     "lsuv_traces",
@@ -241,11 +242,27 @@ def _labels(comparison: Comparison) -> list[str]:
     return [r.label.replace(" ", "\n", 1) for r in comparison.results]
 
 
+def has_weak_layers(comparison: Comparison) -> bool:
+    """Whether any method, at any seed, left a layer's gradient below :data:`WEAK` (vanished ones included)."""
+    return any(max(stat.values) > 0 for r in comparison.results if (stat := r.stat("weak")) is not None)
+
+
+def _std(result: MethodResult, metric: str) -> float:
+    stat = result.stat(metric)
+    return stat.std if stat is not None and math.isfinite(stat.std) else 0.0
+
+
 @_styled
 def comparison_panels(comparison: Comparison) -> Figure:
-    """The notebook's four panels: gradients by layer, vanished layers, min/mean/max, health score."""
+    """The notebook's panels: gradients by layer, vanished and weak layers, min/mean/max, health score.
+
+    Bars are means over the comparison's seeds with ±1 std error bars. The vanished/weak panel is drawn only
+    when some method has a weak layer (:func:`has_weak_layers`): otherwise it would be a row of zeros.
+    """
     figure = _figure(10.8, 7.6)
-    ax1, ax2, ax3, ax4 = _axes(figure, 2, 2)
+    weak_panel = has_weak_layers(comparison)
+    axes = figure.subplot_mosaic("FV;SH" if weak_panel else "FF;SH")  # Flow, Vanished, Stats, Health
+    ax1, ax3, ax4 = axes["F"], axes["S"], axes["H"]
     results = comparison.results
     colors = [_PALETTE[i % len(_PALETTE)] for i in range(len(results))]
     x = np.arange(len(results))
@@ -261,30 +278,42 @@ def comparison_panels(comparison: Comparison) -> Figure:
     ax1.set_title("Gradient flow by initialization method", loc="left")
     ax1.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
-    vanished = [r.vanished for r in results]
-    bars = ax2.bar(x, vanished, color=colors, alpha=0.8)
-    ax2.bar_label(bars, fontsize=8, fontweight="bold")
-    ax2.set_ylim(0, max([*vanished, 1]) * 1.25)
-    ax2.set_ylabel("vanished layers (< 1e-6)")
-    ax2.set_title("Vanished layers by initialization", loc="left")
+    bar_axes = [ax3, ax4]
+    if weak_panel:
+        ax2 = axes["V"]
+        width = 0.38
+        for offset, metric, label, color in ((-width / 2, "vanished", f"vanished (< {VANISHED:g})", _BAD),
+                                             (width / 2, "weak", f"weak (< {WEAK:g})", _REFERENCE)):
+            means = [getattr(r, metric) for r in results]
+            bars = ax2.bar(x + offset, means, width, yerr=[_std(r, metric) for r in results], color=color,
+                           alpha=0.8, label=label, capsize=2)
+            ax2.bar_label(bars, labels=[f"{m:.3g}" for m in means], fontsize=7)
+        ax2.set_ylim(0, max([*(r.weak for r in results), 1]) * 1.3)
+        ax2.set_ylabel("layers (mean over seeds)")
+        ax2.set_title("Vanished and weak layers by initialization", loc="left")
+        ax2.legend(loc="best")
+        bar_axes.insert(0, ax2)
 
     width = 0.27
-    for offset, values, label, color in ((-width, [r.min_gradient for r in results], "min", _ACCENT),
-                                         (0.0, [r.mean_gradient for r in results], "mean", "#059669"),
-                                         (width, [r.max_gradient for r in results], "max", _BAD)):
-        ax3.bar(x + offset, np.maximum(values, 1e-30), width, label=label, color=color, alpha=0.75)
+    for offset, metric, label, color in ((-width, "min_gradient", "min", _ACCENT),
+                                         (0.0, "mean_gradient", "mean", "#059669"),
+                                         (width, "max_gradient", "max", _BAD)):
+        values = np.asarray([getattr(r, metric) for r in results], dtype=float)
+        spread = np.asarray([_std(r, metric) for r in results], dtype=float)
+        ax3.bar(x + offset, np.maximum(values, 1e-30), width, label=label, color=color, alpha=0.75,
+                yerr=[np.minimum(spread, values * (1 - 1e-9)), spread], capsize=2)
     ax3.set_yscale("log")
     ax3.set_ylabel("gradient magnitude (log scale)")
     ax3.set_title("Gradient statistics by initialization", loc="left")
     ax3.legend(loc="best")
 
     health = [r.health for r in results]
-    bars = ax4.bar(x, health, color=colors, alpha=0.8)
-    ax4.bar_label(bars, labels=[f"{h:g}/10" for h in health], fontsize=8, fontweight="bold")
+    bars = ax4.bar(x, health, color=colors, alpha=0.8, yerr=[_std(r, "health") for r in results], capsize=3)
+    ax4.bar_label(bars, labels=[f"{h:.3g}/10" for h in health], fontsize=8, fontweight="bold")
     ax4.set_ylim(0, 11)
-    ax4.set_ylabel("health score (0-10)")
+    ax4.set_ylabel("health score (0-10, mean over seeds)")
     ax4.set_title("Overall initialization health score", loc="left")
-    for ax in (ax2, ax3, ax4):
+    for ax in bar_axes:
         ax.set_xticks(x, _labels(comparison), rotation=35, ha="right", fontsize=7)
     return figure
 

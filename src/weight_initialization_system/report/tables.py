@@ -1,14 +1,28 @@
-"""Plain-text tables of the notebook's theory: optimal Xavier and He variances per layer."""
+"""Plain-text tables: the notebook's theory (optimal Xavier and He variances per layer) and the summary of a
+comparison of initializers (mean ± std over seeds, and which methods lead or tie)."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from ..initializers import variance_scaling_std
+from .data import Comparison, SeedStat
 
-__all__ = ["NOTEBOOK_LAYERS", "comparison_rows", "comparison_table", "variance_rows", "variance_table"]
+__all__ = [
+    "NOTEBOOK_LAYERS",
+    "SUMMARY_COLUMNS",
+    "comparison_rows",
+    "comparison_table",
+    "comparison_verdict",
+    "format_stat",
+    "summary_columns",
+    "summary_rows",
+    "variance_rows",
+    "variance_table",
+]
 
 #: The layer sizes of the notebook's variance table (784-512-256-128-64-10).
 NOTEBOOK_LAYERS: tuple[tuple[int, int], ...] = ((784, 512), (512, 256), (256, 128), (128, 64), (64, 10))
@@ -81,3 +95,57 @@ def comparison_table(seed: int = 0) -> str:
         lines.append(f"{r['method']:<24} {r['mean']:>9.5f} {r['std']:>9.5f} {r['min']:>9.4f} {r['max']:>9.4f} "
                      f"{r['last_hidden_std']:>16.5f}")
     return "\n".join(lines)
+
+
+#: The columns of a comparison summary: header and :data:`~.data.METHOD_METRICS` key.
+SUMMARY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("health", "health"), ("scale-free", "scale_free_score"), ("quality", "quality_score"),
+    ("min grad", "min_gradient"), ("mean grad", "mean_gradient"), ("max grad", "max_gradient"),
+    ("vanished", "vanished"), ("weak", "weak"), ("final loss", "final_loss"), ("test acc", "test_accuracy"),
+)
+
+_CRITERIA = {"health": "health score", "scale_free_score": "scale-free score", "final_loss": "final loss"}
+
+
+def _number(value: float) -> str:
+    if value != value:
+        return "nan"
+    if value != 0 and math.isfinite(value) and (abs(value) < 1e-3 or abs(value) >= 1e5):
+        return f"{value:.2e}"
+    return f"{value:.3g}"
+
+
+def format_stat(stat: SeedStat | None) -> str:
+    """``"mean ± std"`` (``"–"`` without data; the mean alone for a single value)."""
+    if stat is None or not stat.values:
+        return "–"
+    if stat.n == 1:
+        return _number(stat.mean)
+    return f"{_number(stat.mean)} ± {_number(stat.std)}"
+
+
+def summary_columns(comparison: Comparison) -> list[tuple[str, str]]:
+    """The columns every method has data for: a column none or only some methods have (the training columns of a
+    comparison without training) is left out, never shown empty."""
+    return [(header, metric) for header, metric in SUMMARY_COLUMNS
+            if all(r.stat(metric) is not None for r in comparison.results)]
+
+
+def summary_rows(comparison: Comparison) -> tuple[list[str], list[list[str]]]:
+    """Headers (``method`` then :func:`summary_columns`) and one row per method of ``"mean ± std"`` cells."""
+    columns = summary_columns(comparison)
+    rows = [[r.label, *(format_stat(r.stat(metric)) for _, metric in columns)] for r in comparison.results]
+    return ["method", *(header for header, _ in columns)], rows
+
+
+def comparison_verdict(comparison: Comparison) -> str:
+    """One sentence: the best method, or the methods tied for best (:meth:`~.data.Comparison.leaders`), and the
+    criteria that decided."""
+    leaders = comparison.leaders()
+    order = ", then ".join(_CRITERIA[m] for m in comparison.decided_by()) or _CRITERIA["health"]
+    runs = len(comparison.seeds) or 1
+    over = f"mean of {runs} seeds" if runs > 1 else "one seed"
+    if len(leaders) == 1:
+        return f"Best by {order} ({over}): {leaders[0].label}"
+    rule = "means within 2·√(s₁²/n + s₂²/n)" if runs > 1 else "equal"
+    return f"Tie by {order} ({rule}, {over}): {', '.join(r.label for r in leaders)}"

@@ -25,10 +25,12 @@ import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
 from ..errors import WeightInitError
+from ..initializers._common import is_dtensor
 
 __all__ = [
     "BLOCK_NUMEL",
@@ -171,10 +173,11 @@ def local_region(tensor: torch.Tensor) -> Region | None:
     Raises:
         WeightInitError: for a ``Partial`` placement (a parameter cannot be a pending reduction).
     """
+    if not is_dtensor(tensor):  # never imports torch.distributed.tensor (and sympy) for a plain model
+        return Region.whole(tuple(tensor.shape))
     from torch.distributed.tensor import DTensor, Partial, Replicate, Shard
 
-    if not isinstance(tensor, DTensor):
-        return Region.whole(tuple(tensor.shape))
+    tensor = cast(DTensor, tensor)
     placements = tensor.placements
     if any(isinstance(p, Partial) for p in placements):
         raise WeightInitError(f"A DTensor with placements {placements} is a pending reduction, not a value. "

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
@@ -24,7 +24,7 @@ from torch.nn.utils import parametrize
 
 from ..errors import WeightInitError
 from ..initializers import BoundInitializer, compute_fans, gate_blocks, get_initializer, get_spec
-from ..initializers._common import check_choice, check_module
+from ..initializers._common import check_choice, check_module, is_dtensor
 from .result import InitResult, ParamInit
 from .seeding import (
     ELEMENTWISE_INITIALIZERS,
@@ -346,9 +346,7 @@ def local_shape(tensor: torch.Tensor) -> tuple[int, ...]:
 
 def local_device(tensor: torch.Tensor) -> torch.device:
     """The device of this process's part of ``tensor``."""
-    from torch.distributed.tensor import DTensor
-
-    return tensor.to_local().device if isinstance(tensor, DTensor) else tensor.device
+    return tensor.to_local().device if is_dtensor(tensor) else tensor.device  # type: ignore[attr-defined]
 
 
 def run_jobs(jobs: Sequence[Job], *, parallel: bool) -> None:
@@ -398,12 +396,13 @@ def draw_decisions(
 
 def _as_value_of(tensor: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
     """Wrap a staged local part as a DTensor laid out like ``tensor`` (no communication), or return it."""
+    if not is_dtensor(tensor):
+        return local
     from torch.distributed.tensor import DTensor
 
-    if not isinstance(tensor, DTensor):
-        return local
-    return DTensor.from_local(local, tensor.device_mesh, tensor.placements, run_check=False,
-                              shape=tensor.shape, stride=tensor.stride())
+    sharded = cast(DTensor, tensor)
+    return DTensor.from_local(local, sharded.device_mesh, sharded.placements, run_check=False,
+                              shape=sharded.shape, stride=sharded.stride())
 
 
 Plan = tuple[list[tuple[ParamSite, Decision]], int]
