@@ -10,8 +10,9 @@
 - **residual additions**: ``x + f(x)``, ``x + f(x) + g(x)`` (parallel residuals) — an addition whose operands
   have the same shape and one of which has passed through strictly fewer weight layers since the input (the
   skip); the last weight layer of each other operand is a *branch end*. Additions that feed a softmax are
-  attention biases, not residuals. A block is *pre-LN* when the skip also feeds a normalization (the branch
-  input is normalized), *post-LN* when the sum feeds a normalization only;
+  attention biases, not residuals. A block is *pre-norm* when its branches normalize and the skip path does
+  not (pre-LN transformers; BatchNorm inside a ResNet branch), *post-norm* when the sum feeds a normalization
+  only;
 - **normalizations**: functional norms and leaf modules that are scale-invariant (:mod:`.probe`), each scale
   parameter with its neutral value (1 for ``x̂·w``, 0 for ``x̂·(1 + w)``);
 - **attention**: each softmax over ``q·kᵀ`` with the logit scale actually applied (scalar factors on the
@@ -711,10 +712,17 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
         ends = tuple(dict.fromkeys(e for j in ops if j != skip for e in branch_ends(j)))
         if not ends:
             continue
-        pre = any(nodes[u].kind == "norm" for u in users[skip] if u != node.index)
-        after = [u for u in users[node.index]]
-        post = bool(after) and all(nodes[back_user].kind == "norm" for back_user in after)
-        graph.residuals.append(ResidualAdd(node.module, ends, "pre" if pre else "post" if post else "none"))
+        floor = wdepth[skip] - (nodes[back(skip, (*_PASS, "norm"))].kind == "weight")  # the block's input depth
+        after = users[node.index]
+        if any(nodes[u].kind == "norm" for u in users[skip] if u != node.index):
+            position: Literal["pre", "post", "none"] = "pre"  # the branch input is the normalized stream
+        elif after and all(nodes[u].kind == "norm" for u in after):
+            position = "post"  # the sum is normalized
+        elif any(_normalized_between(nodes, j, wdepth, floor, skip) for j in ops if j != skip):
+            position = "pre"  # norms inside the branch only (BatchNorm in a ResNet branch)
+        else:
+            position = "none"
+        graph.residuals.append(ResidualAdd(node.module, ends, position))
     graph.residuals.reverse()
     ends_all = graph.residual_ends
     for name, layers in graph.uses.items():
@@ -846,6 +854,21 @@ def _embedding_role(nodes: list[Node], node: Node, inputs: dict[int, str], score
     pattern = node.attrs.get("index")
     rows = int(table.shape[0]) if table is not None else 0
     return "token_type" if pattern == "constant" or (pattern is None and rows <= 16) else "position"
+
+
+def _normalized_between(nodes: list[Node], start: int, wdepth: list[int], floor: int, skip: int) -> bool:
+    """Whether a normalization lies on the branch ending at node ``start``, walking back to the nodes at the
+    block input's weight depth ``floor``."""
+    frontier, seen = [start], set()
+    while frontier:
+        j = frontier.pop()
+        if j in seen or j == skip or wdepth[j] < floor or (wdepth[j] == floor and nodes[j].kind == "weight"):
+            continue
+        seen.add(j)
+        if nodes[j].kind == "norm":
+            return True
+        frontier.extend(nodes[j].inputs)
+    return False
 
 
 def _add_tree(nodes: list[Node], users: list[list[int]], i: int) -> Iterator[int]:
