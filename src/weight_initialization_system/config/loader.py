@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .._io import write_text
 from ..errors import WeightInitError
 from ..initializers import list_initializers, resolve_name
 from ..initializers._common import closest_match
@@ -225,5 +226,5 @@ def dump_config(config: Config, path: str | os.PathLike[str] | None = None) -> s
     data = config.model_dump(mode="json", by_alias=True)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
+        write_text(path, text)
     return text
