@@ -113,21 +113,31 @@ def model_snapshot(model: nn.Module) -> dict[str, Any]:
 
 
 def assert_same_model(before: dict[str, Any], model: nn.Module) -> None:
+    """``model`` is exactly as ``before`` recorded it; the message names the first difference."""
     after = model_snapshot(model)
-    assert after["keys"] == before["keys"]
-    assert after["modules"].keys() == before["modules"].keys()
+    assert after["keys"] == before["keys"], "state_dict keys changed"
+    assert after["modules"].keys() == before["modules"].keys(), "modules added or removed"
+    fields = ("class", "identity", "training", "children", "parameters", "buffers", "hooks")
     for name, then in before["modules"].items():
-        now = after["modules"][name]
-        for a, b in zip(then, now, strict=True):
-            assert _same(a, b), f"module {name!r} changed: {a!r} != {b!r}"
+        for field, a, b in zip(fields, then, after["modules"][name], strict=True):
+            if field in ("parameters", "buffers"):
+                _assert_same_tensors(f"{name}.{field}", a, b)
+            else:
+                assert a == b, f"module {name!r}: {field} changed from {a!r} to {b!r}"
 
 
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
+_TENSOR_FIELDS = ("type", "dtype", "device", "shape", "stride", "requires_grad", "data_ptr", "bytes")
+
+
+def _assert_same_tensors(where: str, a: tuple[Any, ...], b: tuple[Any, ...]) -> None:
+    assert [(k, i) for k, i, _ in a] == [(k, i) for k, i, _ in b], f"{where}: tensors replaced or renamed"
+    for (key, _, then), (_, _, now) in zip(a, b, strict=True):
+        if then is None or now is None:
+            assert then is now, f"{where}[{key!r}] changed to/from None"
+            continue
+        for field, x, y in zip(_TENSOR_FIELDS, then, now, strict=True):
+            same = torch.equal(x, y) if field == "bytes" else x == y
+            assert same, f"{where}[{key!r}]: {field} changed" + ("" if field == "bytes" else f" ({x!r} -> {y!r})")
 
 
 def folder_snapshot(folder: Path) -> dict[str, bytes | None]:
