@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers._common import check_module
-from ._state import preserved_state
+from ._state import preserved_state, read_only
 from .topology import NORM_MODULES, activation_of_module, is_weight_layer, trace_topology
 
 __all__ = ["dynamics", "gradient_flow", "notebook_health_score", "relative_health_score", "signal_propagation"]
@@ -202,6 +202,7 @@ def _gradient_summary(norms: dict[str, float], wnorms: dict[str, float], loss: f
     }
 
 
+@read_only
 def dynamics(
     model: nn.Module,
     inputs: Any,

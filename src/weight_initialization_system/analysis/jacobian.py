@@ -31,12 +31,13 @@ from torch import nn
 
 from ..errors import WeightInitError
 from ..initializers._common import check_module
-from ._state import preserved_state
+from ._state import preserved_state, read_only
 from .dynamics import _describe, _first_tensor, _model_inputs
 
 __all__ = ["jacobian_spectrum"]
 
 
+@read_only
 def jacobian_spectrum(
     model: nn.Module,
     inputs: torch.Tensor,
