@@ -233,3 +233,35 @@ def test_cli_init_out_failing_at_every_copy_leaves_the_file(tmp_path: Any, capsy
                     assert status == 1 and isinstance(counter.raised, KeyboardInterrupt)
         capsys.readouterr()
         assert out.read_bytes() == b"previous" and sorted(p.name for p in tmp_path.iterdir()) == ["w.pt"]
+
+
+# ---- targets that cannot be written are refused before the first write ------------------------------------
+
+
+@pytest.mark.parametrize("method", ["kaiming_normal", "gpt2"])
+def test_expanded_parameter_is_refused_before_anything_is_written(method: str) -> None:
+    from weight_initialization_system.errors import WeightInitError
+
+    model = small_transformer()
+    head = model.lm_head
+    head.weight = nn.Parameter(torch.randn(1, head.in_features).expand(head.out_features, -1))
+    before = model_snapshot(model)
+    with pytest.raises(WeightInitError, match=r"'lm_head.weight'.*expanded view.*stride 0 along dim 0"):
+        if method == "gpt2":
+            apply_scheme(model, "gpt2", seed=0)
+        else:
+            initialize_model(model, method, seed=0)
+    assert_same_model(before, model)
+
+
+def test_inference_tensor_parameter_is_refused_before_anything_is_written() -> None:
+    from weight_initialization_system.errors import WeightInitError
+
+    model = small_mlp()
+    with torch.inference_mode():
+        frozen = torch.randn(3, 8)
+    model[5].weight = nn.Parameter(frozen, requires_grad=False)
+    before = model_snapshot(model)
+    with pytest.raises(WeightInitError, match=r"'5.weight' is an inference tensor"):
+        initialize_model(model, "kaiming_normal", seed=0, skip_frozen=False)
+    assert_same_model(before, model)

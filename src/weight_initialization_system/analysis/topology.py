@@ -43,7 +43,7 @@ from torch.overrides import TorchFunctionMode
 from ..initializers import compute_fans
 from ..initializers._common import check_module
 from ..initializers.fans import _is_hf_conv1d
-from ._state import preserved_state
+from ._state import preserved_state, read_only
 
 __all__ = [
     "NORM_MODULES",
@@ -707,6 +707,7 @@ def trace_topology(model: nn.Module, sample: Any | None = None) -> dict[str, Lay
     return trace_chains(model, sample)[0]
 
 
+@read_only  # tracing runs forward code that may draw random numbers or advance a spectral norm
 def trace_chains(model: nn.Module, sample: Any | None = None) -> tuple[dict[str, LayerInfo], dict[str, ChainLink]]:
     """:func:`trace_topology` plus, per weight layer, its :class:`ChainLink` (used by the quality score)."""
     check_module("model", model)
