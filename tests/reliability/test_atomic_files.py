@@ -262,3 +262,14 @@ def test_injected_counter_sees_every_call(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError):
             _io.write_text(tmp_path / "b", "b")
     assert counter.calls == 2 and (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_new_file_gets_the_permissions_open_would_give(tmp_path: Path) -> None:
+    mask = os.umask(0o027)
+    try:
+        _io.write_text(tmp_path / "new.txt", "x")
+        with open(tmp_path / "plain.txt", "w") as f:
+            f.write("x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "new.txt").stat().st_mode & 0o777 == (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o640

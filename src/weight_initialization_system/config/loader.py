@@ -218,7 +218,8 @@ def load_config(path_or_dict: ConfigSource) -> Config:
 
 
 def dump_config(config: Config, path: str | os.PathLike[str] | None = None) -> str:
-    """The YAML text of ``config`` (written to ``path`` when given); ``load_config`` of it gives ``config`` back."""
+    """The YAML text of ``config`` (written to ``path`` when given, all or nothing); ``load_config`` of it gives
+    ``config`` back."""
     if not isinstance(config, Config):
         raise WeightInitError(
             f"Argument `config` must be a Config (from load_config). Received: {type(config).__name__}"

@@ -168,7 +168,7 @@ def init_to_safetensors(
 
     Args:
         model: a module built under ``torch.device("meta")``.
-        path: the file to write (overwritten).
+        path: the file to write: replaced only once complete; after any error (or Ctrl-C) it is as it was.
         method: as in :func:`~weight_initialization_system.schemes.initialize_model`.
         seed: base seed of the keyed streams (drawn from torch's global generator when ``None``; the
             seed used is stored in the file's metadata and in the result).
