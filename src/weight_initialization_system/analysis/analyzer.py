@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._state import read_only
 from .dynamics import LossFn, dynamics, gradient_flow, signal_propagation
 from .jacobian import jacobian_spectrum
 from .quality import check_initialization_quality
@@ -67,6 +68,7 @@ class InitializationAnalyzer:
         return recommend(model, sample)
 
     @staticmethod
+    @read_only
     def topology(model: nn.Module, sample: Any | None = None) -> dict[str, LayerInfo]:
         """Per weight layer, its input/output nonlinearity, depth and residual position."""
         return trace_topology(model, sample)

@@ -28,7 +28,7 @@ from torch import nn
 from ..errors import WeightInitError
 from ..graph import call_model, trace
 from ..initializers._common import check_module
-from ._state import preserved_state
+from ._state import preserved_state, read_only
 from .topology import layer_infos
 
 __all__ = ["dynamics", "gradient_flow", "notebook_health_score", "relative_health_score", "signal_propagation"]
@@ -201,6 +201,7 @@ def _gradient_summary(norms: dict[str, float], wnorms: dict[str, float], loss: f
     }
 
 
+@read_only
 def dynamics(
     model: nn.Module,
     inputs: Any,

@@ -39,12 +39,13 @@ from torch import nn
 from ..errors import WeightInitError
 from ..graph import call_model
 from ..initializers._common import check_module
-from ._state import preserved_state
+from ._state import preserved_state, read_only
 from .dynamics import _describe, _first_tensor
 
 __all__ = ["jacobian_spectrum"]
 
 
+@read_only
 def jacobian_spectrum(
     model: nn.Module,
     inputs: torch.Tensor,

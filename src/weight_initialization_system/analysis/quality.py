@@ -48,6 +48,7 @@ from typing import Any
 from torch import nn
 
 from ..initializers._common import positive
+from ._state import read_only
 from .guardrails import detect_tiled_shards
 from .meanfield import activation_moments
 from .recommend import recommend_layer
@@ -105,6 +106,7 @@ def _terminal_two_sided(infos: dict[str, LayerInfo], links: dict[str, ChainLink]
             for name in infos}
 
 
+@read_only
 def layer_gains(model: nn.Module, stats: dict[str, dict[str, float]] | None = None) -> dict[str, LayerGain]:
     """Mean-field gain ``χ_l`` and its compounding ``P_l`` for every weight layer, in execution order."""
     stats = analyze_weights(model, spectral=False) if stats is None else stats
@@ -150,6 +152,7 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+@read_only
 def check_initialization_quality(
     model: nn.Module,
     target_std: float | None = None,

@@ -46,6 +46,7 @@ from torch import nn
 
 from ..initializers import calculate_gain, gate_blocks, second_moment_gain
 from ..initializers.fans import _is_hf_conv1d
+from ._state import read_only
 from .meanfield import ACTIVATIONS
 from .topology import LayerInfo, trace_topology
 
@@ -155,6 +156,7 @@ def recommend_layer(
                f"{source}; N(0, gain²/fan_in), gain {gain:.4g} ({paper}){residual}")
 
 
+@read_only
 def recommend(model: nn.Module, sample: Any | None = None) -> dict[str, Recommendation]:
     """Per weight layer (module name), the initializer we advise and why: the rule ``auto`` applies.
 

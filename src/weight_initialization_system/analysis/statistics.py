@@ -35,6 +35,7 @@ from ..errors import WeightInitError
 from ..initializers import calculate_gain, compute_fans
 from ..initializers._common import check_module
 from ..normalization import effective_weights
+from ._state import read_only
 from .topology import LayerInfo, trace_topology
 
 __all__ = ["STAT_KEYS", "analyze_weights", "spectral_norm", "tensor_stats"]
@@ -296,6 +297,7 @@ def _expected_std(info: LayerInfo | None, fans: tuple[int, int] | None, is_layer
     return calculate_gain(act, param) / math.sqrt(max(fans[0], 1))
 
 
+@read_only
 def analyze_weights(
     model: nn.Module,
     *,

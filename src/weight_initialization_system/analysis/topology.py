@@ -22,6 +22,7 @@ from torch import nn
 
 from ..graph import ModelGraph, WeightLayer, trace
 from ..initializers._common import check_module
+from ._state import read_only
 
 __all__ = ["ChainLink", "LayerInfo", "layer_infos", "trace_chains", "trace_topology"]
 
@@ -130,6 +131,7 @@ def trace_topology(model: nn.Module, sample: Any | None = None) -> dict[str, Lay
     return trace_chains(model, sample)[0]
 
 
+@read_only  # tracing runs forward code that may draw random numbers or advance a spectral norm
 def trace_chains(model: nn.Module, sample: Any | None = None) -> tuple[dict[str, LayerInfo], dict[str, ChainLink]]:
     """:func:`trace_topology` plus, per weight layer, its :class:`ChainLink` (used by the quality score)."""
     check_module("model", model)

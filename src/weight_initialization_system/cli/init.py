@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from .._io import atomic_path
 from ._common import CLIError, add_common_options, parse_key_values, write_json
 from ._render import console, table
 from .models import LoadedModel, load_model
@@ -70,14 +71,18 @@ def initialize(loaded: LoadedModel, method: str | None, config: str | None, argu
 
 
 def save_weights(model: torch.nn.Module, out: Path) -> None:
-    """Save the state dict: safetensors (shared tensors de-duplicated) or ``torch.save`` for other suffixes."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".safetensors":
-        from safetensors.torch import save_model
+    """Save the state dict: safetensors (shared tensors de-duplicated) or ``torch.save`` for other suffixes.
 
-        save_model(model, str(out))
-    else:
-        torch.save(model.state_dict(), str(out))
+    All or nothing: a save that fails (a tensor or extra state that cannot be serialized) leaves ``out`` as
+    it was.
+    """
+    with atomic_path(out) as tmp:
+        if out.suffix == ".safetensors":
+            from safetensors.torch import save_model
+
+            save_model(model, str(tmp))
+        else:
+            torch.save(model.state_dict(), tmp)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,9 +22,9 @@ import logging
 import warnings
 from typing import Any
 
-import torch
 from torch import nn
 
+from .._rollback import all_or_nothing
 from ..initializers import get_initializer, resolve_name
 from ..initializers._common import check_module
 from ..schemes import Decision, InitResult, ParamSite, apply_decisions, draw_seed, method_decision, select_sites
@@ -129,19 +129,13 @@ def apply_config(model: nn.Module, config: ConfigSource, *, seed: int | None = N
     present = architectures_in(model)
     schemes = [(arch, s) for arch, s in settings.architecture_specific.items() if s.enabled and arch in present]
 
-    saved = [(t, t.detach().clone()) for t in (*model.parameters(), *model.buffers())]
-    try:
+    with all_or_nothing((*model.parameters(), *model.buffers())):  # any failure, Ctrl-C too, undoes every step
         result = apply_decisions(model, glob.default_method, base, seed=base_seed, skipped=skipped, tied=tied)
         for arch, scheme in schemes:
             result = result.merge(run_architecture_method(model, arch, scheme.method, scheme.arguments,
                                                           seed=base_seed))
         if claimed:
             result = result.merge(apply_decisions(model, "overrides", claimed, seed=base_seed))
-    except Exception:
-        with torch.no_grad():
-            for tensor, value in saved:
-                tensor.copy_(value)
-        raise
     result.method = f"config({glob.default_method})"
     result.seed = base_seed
     if glob.enable_analysis:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .._io import write_text
 from ..errors import WeightInitError
 from ..initializers import list_initializers, resolve_name
 from ..initializers._common import closest_match
@@ -217,7 +218,8 @@ def load_config(path_or_dict: ConfigSource) -> Config:
 
 
 def dump_config(config: Config, path: str | os.PathLike[str] | None = None) -> str:
-    """The YAML text of ``config`` (written to ``path`` when given); ``load_config`` of it gives ``config`` back."""
+    """The YAML text of ``config`` (written to ``path`` when given, all or nothing); ``load_config`` of it gives
+    ``config`` back."""
     if not isinstance(config, Config):
         raise WeightInitError(
             f"Argument `config` must be a Config (from load_config). Received: {type(config).__name__}"
@@ -225,5 +227,5 @@ def dump_config(config: Config, path: str | os.PathLike[str] | None = None) -> s
     data = config.model_dump(mode="json", by_alias=True)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     if path is not None:
-        Path(path).write_text(text, encoding="utf-8")
+        write_text(path, text)
     return text

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._rollback import restore_all, snapshot
 from ..errors import WeightInitError
 
 __all__ = ["DataLike", "calibration_session", "call_model", "prepare_batch"]
@@ -102,31 +103,32 @@ def calibration_session(
     model is exactly as before; errors from the model's own forward are re-raised as ``WeightInitError``.
     """
     modes = [(module, module.training) for module in model.modules()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    saved = [(t, t.detach().clone()) for t in protect]
+    restore_buffers = snapshot(model.buffers())
+    restore_protected = snapshot(protect)
     mha = getattr(torch.backends, "mha", None)
     fastpath = mha.get_fastpath_enabled() if mha is not None else None
+
+    def leave() -> None:
+        if mha is not None:
+            mha.set_fastpath_enabled(bool(fastpath))
+        for module, mode in modes:
+            module.training = mode
+        restore_buffers()
+
+    forward_done = False
     try:
         if mha is not None:
             mha.set_fastpath_enabled(False)
         model.train(train)
         with torch.no_grad():
             yield
+        forward_done = True
+        leave()  # part of the operation: if putting the buffers back fails, the new values are undone too
     except BaseException as error:
-        with torch.no_grad():
-            for tensor, value in saved:
-                tensor.copy_(value)
-        if isinstance(error, Exception) and not isinstance(error, WeightInitError):
+        restore_all([leave, restore_protected], error)
+        if isinstance(error, Exception) and not isinstance(error, WeightInitError) and not forward_done:
             raise WeightInitError(
                 f"{function}: the model's forward pass on the calibration batch raised "
                 f"{type(error).__name__}: {error}. The model was left unchanged."
             ) from error
         raise
-    finally:
-        if mha is not None:
-            mha.set_fastpath_enabled(bool(fastpath))
-        for module, mode in modes:
-            module.training = mode
-        with torch.no_grad():
-            for tensor, value in buffers:
-                tensor.copy_(value)

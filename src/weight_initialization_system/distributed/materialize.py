@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .._rollback import restore_all, snapshot
 from ..errors import WeightInitError
 from ..initializers import BoundInitializer, InitFn
 from ..initializers._common import check_module, is_dtensor
@@ -258,15 +259,18 @@ def materialize(
     # Some problems only show when values are drawn (an initializer's argument values: initializers return
     # meta tensors untouched, so planning cannot check them), or when storage is allocated (a bad device):
     # on any error, the modules get their meta tensors back.
+    # Tensors that were real already are written in place by recipes (reset_parameters): put their values back.
     saved = [(m, dict(m._parameters), dict(m._buffers)) for m in model.modules()]
+    restore_real = snapshot((*model.parameters(), *model.buffers()))  # meta tensors are not copied
     try:
         _fill(model, plan, device)
-    except BaseException:
+    except BaseException as error:  # KeyboardInterrupt and MemoryError too
         for m, parameters, buffers in saved:
             m._parameters.clear()
             m._parameters.update(parameters)
             m._buffers.clear()
             m._buffers.update(buffers)
+        restore_all([restore_real], error)
         raise
     logger.debug("materialized %d parameters on %s (seed %s)", len(plan.result), device, plan.result.seed)
     return plan.result

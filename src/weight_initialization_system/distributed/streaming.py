@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
+from .._io import atomic_path
 from ..errors import WeightInitError
 from ..initializers import BoundInitializer, InitFn
 from ..initializers._common import is_dtensor
@@ -166,7 +167,7 @@ def init_to_safetensors(
 
     Args:
         model: a module built under ``torch.device("meta")``.
-        path: the file to write (overwritten).
+        path: the file to write: replaced only once complete; after any error (or Ctrl-C) it is as it was.
         method: as in :func:`~weight_initialization_system.schemes.initialize_model`.
         seed: base seed of the keyed streams (drawn from torch's global generator when ``None``; the
             seed used is stored in the file's metadata and in the result).
@@ -197,27 +198,20 @@ def init_to_safetensors(
     header = _header(entries, info)
     producer = _Producer(plan, target)
     # Some errors only show while values are drawn (an initializer's argument values: planning cannot check
-    # them on meta tensors): write a sibling temporary file and move it over ``path`` only when complete.
-    partial = f"{os.fspath(path)}.partial"
-    try:
-        with open(partial, "wb") as stream:
-            stream.write(header)
-            for names in order.values():
-                planned = state[names[0]]
-                value = producer.value(planned)
-                if value.shape != planned.shape or value.dtype != planned.dtype:
-                    raise WeightInitError(
-                        f"Tensor {names[0]!r} was planned as {planned.dtype} {tuple(planned.shape)} but its "
-                        f"recipe produced {value.dtype} {tuple(value.shape)}; nothing was written to "
-                        f"{os.fspath(path)!r}."
-                    )
-                for _ in names:
-                    _write(stream, value)
-                del value
-        os.replace(partial, path)
-    except BaseException:
-        if os.path.exists(partial):
-            os.remove(partial)
-        raise
+    # them on meta tensors): write a unique temporary sibling and move it over ``path`` only when complete.
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+        stream.write(header)
+        for names in order.values():
+            planned = state[names[0]]
+            value = producer.value(planned)
+            if value.shape != planned.shape or value.dtype != planned.dtype:
+                raise WeightInitError(
+                    f"Tensor {names[0]!r} was planned as {planned.dtype} {tuple(planned.shape)} but its "
+                    f"recipe produced {value.dtype} {tuple(value.shape)}; nothing was written to "
+                    f"{os.fspath(path)!r}."
+                )
+            for _ in names:
+                _write(stream, value)
+            del value
     return plan.result
 

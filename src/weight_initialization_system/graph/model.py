@@ -447,7 +447,7 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
     graph = ModelGraph(traced=True, reason=reason, device=device, nodes=nodes)
     all_params = dict(model.named_parameters())
     modules = dict(model.named_modules())
-    owner = {_user_name(n): n.rsplit(".", 1)[0] if "." in n else "" for n in all_params}
+    owner = {u: u.rsplit(".", 1)[0] if "." in u else "" for u in map(_user_name, all_params)}
     for n, p in model.named_parameters(remove_duplicate=False):
         canonical = _user_name(next(k for k, v in all_params.items() if v is p))
         graph.tied.setdefault(canonical, ())

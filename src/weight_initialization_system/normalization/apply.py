@@ -11,10 +11,11 @@ from typing import Literal
 
 from torch import nn
 
+from .._rollback import Restore, restore_all, snapshot
 from ..errors import WeightInitError
 from ..initializers._common import check_choice
 from ._select import Patterns, parent_of, select_layers
-from .parametrizations import normalization_of, orthogonal, spectral_norm, weight_norm, weight_norm_dim
+from .parametrizations import _check_target, normalization_of, orthogonal, spectral_norm, weight_norm, weight_norm_dim
 
 __all__ = ["COVERED_LAYERS", "InsertedNorm", "NormKind", "NormalizationReport", "apply_normalization"]
 
@@ -129,6 +130,29 @@ def _insert_norms(model: nn.Module, plan: list[tuple[nn.Sequential, nn.Module, n
     return [InsertedNorm(names[id(norm)], names[id(layer)], repr(norm)) for _, layer, norm in plan]
 
 
+def _layer_restorer(module: nn.Module) -> Restore:
+    """A function that undoes a parametrization registered on ``module``: its class (torch swaps in a
+    subclass), its instance state (parameters, buffers, children such as ``parametrizations``, hooks such as
+    weight norm's state-dict hook), and the storage and values of its tensors."""
+    cls = module.__class__
+    state = {k: (v, dict(v) if isinstance(v, dict) else None) for k, v in vars(module).items()}
+    values = snapshot((*module.parameters(), *module.buffers()))
+
+    def restore() -> None:
+        module.__class__ = cls
+        attributes = vars(module)
+        for key in [k for k in attributes if k not in state]:
+            del attributes[key]
+        for key, (value, items) in state.items():
+            attributes[key] = value
+            if items is not None:
+                value.clear()
+                value.update(items)
+        values()
+
+    return restore
+
+
 def apply_normalization(
     model: nn.Module, kind: NormKind, *, include: Patterns = None, exclude: Patterns = None
 ) -> NormalizationReport:
@@ -191,7 +215,13 @@ def apply_normalization(
                 "layers in the model's code."
             )
         if plan:
-            report.inserted.extend(_insert_norms(model, plan))
+            containers = {id(c): (c, c._modules) for c, _, _ in plan}.values()
+            try:
+                report.inserted.extend(_insert_norms(model, plan))
+            except BaseException:  # put every container's children back (the insertion rebinds _modules)
+                for container, children in containers:
+                    container._modules = children
+                raise
         logger.info("apply_normalization(%s): inserted %d norm layers", kind, len(report.inserted))
         return report
 
@@ -220,8 +250,16 @@ def apply_normalization(
             f"apply_normalization(kind={kind!r}) refuses to stack parametrizations; already parametrized: "
             f"{'; '.join(conflicts)}. Call remove_normalization(model) first or exclude these layers."
         )
-    for name, layer in todo:
-        apply[kind](layer)
-        report.applied.append(name)
+    for _, layer in todo:  # everything that can be refused is refused before the first layer changes
+        _check_target(layer, "weight", kind)
+    undo: list[Restore] = []
+    try:
+        for name, layer in todo:
+            undo.append(_layer_restorer(layer))
+            apply[kind](layer)
+            report.applied.append(name)
+    except BaseException as error:  # KeyboardInterrupt and MemoryError too: no layer is left parametrized
+        restore_all(undo, error)
+        raise
     logger.info("apply_normalization(%s): %d applied, %d unchanged", kind, len(report.applied), len(report.unchanged))
     return report

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrizations as tp
 from torch.nn.utils import parametrize
 
+from .._rollback import snapshot
 from ..errors import WeightInitError
 from ..initializers._common import check_module, integer, positive
 
@@ -248,16 +249,25 @@ def effective_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     not the raw ``'0.parametrizations.weight.original0'`` / ``original1``. Covers ``torch.nn.utils.parametrize``
     (``parametrizations.weight_norm``, ``spectral_norm``, ``orthogonal``, ours) and the older hook-based
     ``torch.nn.utils.weight_norm`` (``weight_g``/``weight_v``) and ``spectral_norm`` (``weight_orig``). Plain
-    parameters are not listed. Values are detached copies.
+    parameters are not listed. Values are detached copies; reading them changes nothing (a spectral norm's
+    power-iteration vectors are restored).
     """
     check_module("model", model)
     found = _parametrized(model)
     for module_name, module in model.named_modules():
         own = dict(module.named_parameters(recurse=False))
         # old-style hook parametrizations keep the effective weight as a plain attribute beside weight_v/_orig
-        if "weight" not in own and isinstance(getattr(module, "weight", None), torch.Tensor) and (
-            "weight_v" in own or "weight_orig" in own
+        # (getattr last: on a parametrized module it computes the weight, which a spectral norm in training
+        # mode does by advancing its power iteration)
+        if "weight" not in own and ("weight_v" in own or "weight_orig" in own) and isinstance(
+            getattr(module, "weight", None), torch.Tensor
         ):
             found.append((f"{module_name}.weight" if module_name else "weight", module, "weight"))
-    with torch.no_grad():
-        return {qualified: getattr(module, local).detach().clone() for qualified, module, local in found}
+    # Reading a spectral norm in training mode runs a power-iteration step on its _u/_v buffers: the value is
+    # the one the next training forward would use, and the buffers are put back so that reading changes nothing.
+    restore = snapshot(b for _, module, _ in found for b in module.buffers())
+    try:
+        with torch.no_grad():
+            return {qualified: getattr(module, local).detach().clone() for qualified, module, local in found}
+    finally:
+        restore()

@@ -12,6 +12,7 @@ import html
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._io import write_text
 from .data import Comparison, Diagnosis, MethodResult
 from .plots import (
     WEAK,
@@ -256,8 +257,5 @@ def render_html(diagnosis: Diagnosis | None, comparison: Comparison | None = Non
 
 def write_html(path: str | Path, diagnosis: Diagnosis | None, comparison: Comparison | None = None,
                *, title: str = "") -> Path:
-    """Render and write the report; returns the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(diagnosis, comparison, title=title), encoding="utf-8")
-    return out
+    """Render and write the report (all or nothing: a failed write leaves ``path`` as it was); returns the path."""
+    return write_text(path, render_html(diagnosis, comparison, title=title))

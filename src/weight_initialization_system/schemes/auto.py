@@ -32,9 +32,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import torch
 from torch import nn
 
+from .._rollback import restore_all, snapshot
 from ..analysis.recommend import orthogonal_shape, recommend_layer
 from ..analysis.topology import LayerInfo, trace_topology
 from ..data_dependent import lsuv_init
@@ -94,16 +94,14 @@ def auto_initialize(
             decisions.append((site, decision))
         else:
             skipped[site.name] = decision
-    backup = {n: p.detach().clone() for n, p in model.named_parameters()} if sample is not None else {}
+    restore = snapshot(model.parameters()) if sample is not None else None
     result = apply_decisions(model, "auto", decisions, seed=seed, skipped=skipped, tied=tied)
-    if sample is None:
+    if restore is None:
         return result
     try:
         return _lsuv_correction(model, result, infos, sample, target_std=target_std, tol=tol, max_iters=max_iters)
-    except Exception:
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(backup[name])
+    except BaseException as error:  # KeyboardInterrupt too: the model is left as it was
+        restore_all([restore], error)
         raise
 
 

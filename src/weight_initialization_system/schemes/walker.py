@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .._rollback import restore_all, snapshot
 from ..errors import WeightInitError
 from ..initializers import BoundInitializer, compute_fans, gate_blocks, get_initializer, get_spec
 from ..initializers._common import check_choice, check_module, is_dtensor
@@ -471,21 +472,97 @@ def apply_decisions(
 
 
 def _commit(decisions: Sequence[tuple[ParamSite, Decision]], staged: dict[int, torch.Tensor]) -> None:
-    """Write staged values; parametrized attributes go first, through ``right_inverse``, with a backup."""
+    """Write staged values into the model, all or nothing.
+
+    Every target is checked before the first write. Plain parameters then exchange contents with their staging
+    buffer, so that the buffer ends up holding the old values (the backup costs one chunk of memory);
+    parametrized attributes go first, through ``right_inverse``, after a copy of their parametrization's
+    state. Any exception, ``KeyboardInterrupt`` and ``MemoryError`` included, undoes every write in reverse
+    order and is re-raised.
+    """
+    for i, (site, _) in enumerate(decisions):
+        _check_writable(site, staged[i])
     order = sorted(range(len(decisions)), key=lambda i: not decisions[i][0].parametrized)
-    backups: list[tuple[nn.Module, dict[str, torch.Tensor]]] = []
+    undo: list[Callable[[], None]] = []
     try:
         for i in order:
             site, value = decisions[i][0], staged[i]
             if site.parametrized:
                 plist: nn.Module = site.module.parametrizations[site.local_name]  # type: ignore[index,assignment]
-                backups.append((plist, {n: p.detach().clone() for n, p in plist.named_parameters()}))
+                # right_inverse re-points the originals at new storage: snapshot keeps the old one
+                undo.append(snapshot((*plist.parameters(), *plist.buffers())))
                 setattr(site.module, site.local_name, value)
             else:
-                site.tensor.copy_(value)
-    except Exception:
-        for plist, saved in backups:
-            for n, p in plist.named_parameters():
-                p.copy_(saved[n])
+                _exchange(site.tensor, value, undo)
+    except BaseException as error:
+        with torch.no_grad():
+            restore_all(undo, error)
         raise
 
+
+def _check_writable(site: ParamSite, value: torch.Tensor) -> None:
+    """Refuse, before anything is written, a target that an in-place copy would reject or corrupt."""
+    if site.parametrized:
+        return  # written through right_inverse, which replaces the originals' storage
+    local = _local(site.tensor)
+    expanded = [d for d, (n, step) in enumerate(zip(local.shape, local.stride(), strict=True)) if n > 1 and step == 0]
+    if expanded:
+        raise WeightInitError(
+            f"Parameter {site.name!r} ({type(site.module).__name__}) cannot be written in place: it is an expanded "
+            f"view (stride 0 along dim {expanded[0]}), so several of its elements share one memory location. "
+            f"Give it its own storage first, e.g. `module.{site.local_name} = nn.Parameter(tensor.clone())`."
+        )
+    if local.is_inference() and not torch.is_inference_mode_enabled():
+        raise WeightInitError(f"Parameter {site.name!r} is an inference tensor (created under "
+                              "torch.inference_mode) and cannot be written outside inference mode.")
+    new = _local(value)
+    if (new.shape, new.dtype, new.device) != (local.shape, local.dtype, local.device):
+        raise WeightInitError(
+            f"Parameter {site.name!r}: the drawn value ({new.dtype}, {tuple(new.shape)}, {new.device}) does not "
+            f"fit the parameter ({local.dtype}, {tuple(local.shape)}, {local.device})."
+        )
+
+
+def _local(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor itself, or this process's shard of a DTensor (the storage an in-place write reaches)."""
+    return tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined, no-any-return]
+
+
+#: Bytes exchanged per step by :func:`_exchange`: cache-sized on CPU, where it costs about one extra copy
+#: pass; large elsewhere, where each step is a kernel launch.
+_EXCHANGE_BYTES = {"cpu": 1 << 19}
+_EXCHANGE_BYTES_OTHER = 1 << 28
+
+
+def _exchange(target: torch.Tensor, staged: torch.Tensor, undo: list[Callable[[], None]]) -> None:
+    """Swap the contents of ``target`` and ``staged`` in place, chunk by chunk, through one chunk of buffer.
+
+    Its undo (registered before the first write) puts the old values back from wherever they are at the
+    moment it runs: in ``staged`` for exchanged chunks, in the buffer for the chunk being exchanged.
+    """
+    a, b = _local(target), _local(staged)
+    if a.numel() == 0:
+        return
+    pairs: list[tuple[torch.Tensor, torch.Tensor]] = [(a, b)]
+    if a.is_contiguous() and b.is_contiguous():
+        step = max(1, _EXCHANGE_BYTES.get(a.device.type, _EXCHANGE_BYTES_OTHER) // a.element_size())
+        pairs = list(zip(torch.split(a.view(-1), step), torch.split(b.view(-1), step), strict=True))
+    buffer = torch.empty(max(x.numel() for x, _ in pairs), dtype=a.dtype, device=a.device)
+    # 2k: chunks < k are exchanged; 2k + 1: chunk k's old value is in the buffer, its exchange under way
+    state = 0
+
+    def roll_back() -> None:
+        for x, y in pairs[: state // 2]:
+            x.copy_(y)
+        if state % 2:
+            x = pairs[state // 2][0]
+            x.copy_(buffer[: x.numel()].view(x.shape))
+
+    undo.append(roll_back)
+    for k, (x, y) in enumerate(pairs):
+        held = buffer[: x.numel()].view(x.shape)
+        held.copy_(x)
+        state = 2 * k + 1
+        x.copy_(y)
+        y.copy_(held)
+        state = 2 * k + 2
