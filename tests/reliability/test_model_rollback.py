@@ -265,3 +265,33 @@ def test_inference_tensor_parameter_is_refused_before_anything_is_written() -> N
     with pytest.raises(WeightInitError, match=r"'5.weight' is an inference tensor"):
         initialize_model(model, "kaiming_normal", seed=0, skip_frozen=False)
     assert_same_model(before, model)
+
+
+# ---- the commit's exchange: several steps per tensor, several threads -------------------------------------
+
+
+def _wide_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 6))
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["one thread", "threads"])
+def test_failure_inside_a_many_step_exchange_is_rolled_back(parallel: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tensors exchanged in many small steps (and, with threads, in pieces on several workers at once): a
+    failure at any copy, including between the three copies of one step, restores every value."""
+    from weight_initialization_system.schemes import walker
+
+    monkeypatch.setattr(walker, "_SWAP_STEP_CPU", 7)
+    monkeypatch.setattr(walker, "_SWAP_STEP_CPU_GRAIN", 7)
+    if parallel:
+        monkeypatch.setattr(walker, "_SWAP_PIECE", 50)
+        monkeypatch.setattr(walker, "_PARALLEL_MIN_NUMEL", 0)
+    operation: Operation = lambda m: initialize_model(m, "kaiming_normal", seed=0)  # noqa: E731
+    reference = _wide_mlp()
+    operation(reference)
+    calls = _check_every_failure(_wide_mlp, operation, torch.Tensor, "copy_", FAILURES)
+    assert calls > 3 * (16 * 12) // 7  # many steps
+    model = _wide_mlp()
+    operation(model)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values(),
+                                                 strict=True))
