@@ -81,11 +81,12 @@ OPERATIONS: dict[str, tuple[Callable[[], nn.Module], Operation]] = {
 
 
 def _check_every_failure(factory: Callable[[], nn.Module], operation: Operation, owner: Any, attribute: str,
-                         failures: tuple[type[BaseException], ...]) -> int:
+                         failures: tuple[type[BaseException], ...], sample: torch.Tensor | None = None) -> int:
     """Fail call n of ``owner.attribute`` for every n the operation makes; the model must be untouched.
 
     With several failure kinds, call n fails with kind ``(n + n // 3) % len(failures)``: every call is tested,
     and every kind meets every position of the commit's three copies per tensor (buffer, write, backup).
+    With a ``sample``, the model must also still compute what it computed before.
     """
     probe = factory()
     calls = count_calls(owner, attribute, lambda: operation(probe))
@@ -93,7 +94,10 @@ def _check_every_failure(factory: Callable[[], nn.Module], operation: Operation,
         failure = failures[(at + at // 3) % len(failures)]
         model = factory()
         before = model_snapshot(model)
+        expected = None if sample is None else model(sample)
         run_failing(lambda: operation(model), owner, attribute, failure, at)  # noqa: B023 - run at once
+        if sample is not None:
+            assert torch.equal(model(sample), expected), f"{failure.__name__} at {attribute} call {at}: output"
         try:
             assert_same_model(before, model)
         except AssertionError as error:
@@ -143,8 +147,9 @@ def plain_mlp() -> nn.Module:
 def test_apply_normalization_failing_at_any_registration_or_copy_leaves_the_model(kind: str,
                                                                                 failure: type[BaseException]) -> None:
     operation: Operation = lambda m: apply_normalization(m, kind)  # noqa: E731
-    assert _check_every_failure(plain_mlp, operation, parametrize, "register_parametrization", (failure,)) == 3
-    _check_every_failure(plain_mlp, operation, torch.Tensor, "copy_", (failure,))
+    x = _features()
+    assert _check_every_failure(plain_mlp, operation, parametrize, "register_parametrization", (failure,), x) == 3
+    _check_every_failure(plain_mlp, operation, torch.Tensor, "copy_", (failure,), x)
 
 
 @pytest.mark.parametrize("kind", ["weight_norm", "spectral_norm", "orthogonal"])
@@ -295,3 +300,18 @@ def test_failure_inside_a_many_step_exchange_is_rolled_back(parallel: bool, monk
     operation(model)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values(),
                                                  strict=True))
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_remove_normalization_failing_at_any_layer_leaves_every_parametrization(failure: type[BaseException]) -> None:
+    from weight_initialization_system.normalization import remove_normalization
+
+    def factory() -> nn.Module:
+        model = plain_mlp()
+        apply_normalization(model, "weight_norm")
+        return model
+
+    x = _features()
+    removed = _check_every_failure(factory, remove_normalization, parametrize, "remove_parametrizations", (failure,), x)
+    assert removed == 3
+    _check_every_failure(factory, remove_normalization, torch.Tensor, "copy_", (failure,), x)
