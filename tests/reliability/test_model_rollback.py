@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from weight_initialization_system.config import apply_config
-from weight_initialization_system.data_dependent import lsuv_init
+from weight_initialization_system.data_dependent import lsuv_init, weight_norm_data_init
 from weight_initialization_system.models import CustomTransformerModel
 from weight_initialization_system.normalization import apply_normalization, weight_norm
 from weight_initialization_system.schemes import apply_scheme, initialize_model, transformer_initialization
@@ -77,6 +77,7 @@ OPERATIONS: dict[str, tuple[Callable[[], nn.Module], Operation]] = {
     "apply_config": (small_transformer, lambda m: apply_config(m, CONFIG, seed=0)),
     "lsuv_init": (small_mlp, lambda m: lsuv_init(m, _features(), seed=0)),
     "lsuv_init transformer": (small_transformer, lambda m: lsuv_init(m, _tokens(), seed=0)),
+    "weight_norm_data_init": (small_mlp, lambda m: weight_norm_data_init(m, _features())),
 }
 
 
