@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,17 @@ class Injected:
     def __init__(self, failure: type[BaseException] | None = None, at: int = 0) -> None:
         self.failure, self.at, self.calls = failure, at, 0
         self.raised: BaseException | None = None
+        self.lock = threading.Lock()  # the commit may copy on several threads
 
     def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def patched(*args: Any, **kwargs: Any) -> Any:
-            self.calls += 1
-            if self.failure is not None and self.calls == self.at:
-                self.raised = self.failure(f"injected at call {self.at}")
-                raise self.raised
+            with self.lock:
+                self.calls += 1
+                fail = self.failure is not None and self.calls == self.at
+                if fail:
+                    self.raised = self.failure(f"injected at call {self.at}")  # type: ignore[misc]
+            if fail:
+                raise self.raised  # type: ignore[misc]
             return original(*args, **kwargs)
 
         return patched

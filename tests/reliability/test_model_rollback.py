@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from weight_initialization_system.config import apply_config
-from weight_initialization_system.data_dependent import lsuv_init
+from weight_initialization_system.data_dependent import lsuv_init, weight_norm_data_init
 from weight_initialization_system.models import CustomTransformerModel
 from weight_initialization_system.normalization import apply_normalization, weight_norm
 from weight_initialization_system.schemes import apply_scheme, initialize_model, transformer_initialization
@@ -77,15 +77,17 @@ OPERATIONS: dict[str, tuple[Callable[[], nn.Module], Operation]] = {
     "apply_config": (small_transformer, lambda m: apply_config(m, CONFIG, seed=0)),
     "lsuv_init": (small_mlp, lambda m: lsuv_init(m, _features(), seed=0)),
     "lsuv_init transformer": (small_transformer, lambda m: lsuv_init(m, _tokens(), seed=0)),
+    "weight_norm_data_init": (small_mlp, lambda m: weight_norm_data_init(m, _features())),
 }
 
 
 def _check_every_failure(factory: Callable[[], nn.Module], operation: Operation, owner: Any, attribute: str,
-                         failures: tuple[type[BaseException], ...]) -> int:
+                         failures: tuple[type[BaseException], ...], sample: torch.Tensor | None = None) -> int:
     """Fail call n of ``owner.attribute`` for every n the operation makes; the model must be untouched.
 
     With several failure kinds, call n fails with kind ``(n + n // 3) % len(failures)``: every call is tested,
     and every kind meets every position of the commit's three copies per tensor (buffer, write, backup).
+    With a ``sample``, the model must also still compute what it computed before.
     """
     probe = factory()
     calls = count_calls(owner, attribute, lambda: operation(probe))
@@ -93,7 +95,10 @@ def _check_every_failure(factory: Callable[[], nn.Module], operation: Operation,
         failure = failures[(at + at // 3) % len(failures)]
         model = factory()
         before = model_snapshot(model)
+        expected = None if sample is None else model(sample)
         run_failing(lambda: operation(model), owner, attribute, failure, at)  # noqa: B023 - run at once
+        if sample is not None:
+            assert torch.equal(model(sample), expected), f"{failure.__name__} at {attribute} call {at}: output"
         try:
             assert_same_model(before, model)
         except AssertionError as error:
@@ -143,8 +148,9 @@ def plain_mlp() -> nn.Module:
 def test_apply_normalization_failing_at_any_registration_or_copy_leaves_the_model(kind: str,
                                                                                 failure: type[BaseException]) -> None:
     operation: Operation = lambda m: apply_normalization(m, kind)  # noqa: E731
-    assert _check_every_failure(plain_mlp, operation, parametrize, "register_parametrization", (failure,)) == 3
-    _check_every_failure(plain_mlp, operation, torch.Tensor, "copy_", (failure,))
+    x = _features()
+    assert _check_every_failure(plain_mlp, operation, parametrize, "register_parametrization", (failure,), x) == 3
+    _check_every_failure(plain_mlp, operation, torch.Tensor, "copy_", (failure,), x)
 
 
 @pytest.mark.parametrize("kind", ["weight_norm", "spectral_norm", "orthogonal"])
@@ -265,3 +271,48 @@ def test_inference_tensor_parameter_is_refused_before_anything_is_written() -> N
     with pytest.raises(WeightInitError, match=r"'5.weight' is an inference tensor"):
         initialize_model(model, "kaiming_normal", seed=0, skip_frozen=False)
     assert_same_model(before, model)
+
+
+# ---- the commit's exchange: several steps per tensor, several threads -------------------------------------
+
+
+def _wide_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 6))
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["one thread", "threads"])
+def test_failure_inside_a_many_step_exchange_is_rolled_back(parallel: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tensors exchanged in many small steps (and, with threads, in pieces on several workers at once): a
+    failure at any copy, including between the three copies of one step, restores every value."""
+    from weight_initialization_system.schemes import walker
+
+    monkeypatch.setattr(walker, "_SWAP_STEP_CPU", 7)
+    monkeypatch.setattr(walker, "_SWAP_STEP_CPU_GRAIN", 7)
+    if parallel:
+        monkeypatch.setattr(walker, "_SWAP_PIECE", 50)
+        monkeypatch.setattr(walker, "_PARALLEL_MIN_NUMEL", 0)
+    operation: Operation = lambda m: initialize_model(m, "kaiming_normal", seed=0)  # noqa: E731
+    reference = _wide_mlp()
+    operation(reference)
+    calls = _check_every_failure(_wide_mlp, operation, torch.Tensor, "copy_", FAILURES)
+    assert calls > 3 * (16 * 12) // 7  # many steps
+    model = _wide_mlp()
+    operation(model)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values(),
+                                                 strict=True))
+
+
+@pytest.mark.parametrize("failure", FAILURES)
+def test_remove_normalization_failing_at_any_layer_leaves_every_parametrization(failure: type[BaseException]) -> None:
+    from weight_initialization_system.normalization import remove_normalization
+
+    def factory() -> nn.Module:
+        model = plain_mlp()
+        apply_normalization(model, "weight_norm")
+        return model
+
+    x = _features()
+    removed = _check_every_failure(factory, remove_normalization, parametrize, "remove_parametrizations", (failure,), x)
+    assert removed == 3
+    _check_every_failure(factory, remove_normalization, torch.Tensor, "copy_", (failure,), x)

@@ -11,11 +11,19 @@ from typing import Literal
 
 from torch import nn
 
-from .._rollback import Restore, restore_all, snapshot
+from .._rollback import Restore, restore_all
 from ..errors import WeightInitError
 from ..initializers._common import check_choice
 from ._select import Patterns, parent_of, select_layers
-from .parametrizations import _check_target, normalization_of, orthogonal, spectral_norm, weight_norm, weight_norm_dim
+from .parametrizations import (
+    _check_target,
+    _module_restorer,
+    normalization_of,
+    orthogonal,
+    spectral_norm,
+    weight_norm,
+    weight_norm_dim,
+)
 
 __all__ = ["COVERED_LAYERS", "InsertedNorm", "NormKind", "NormalizationReport", "apply_normalization"]
 
@@ -130,29 +138,6 @@ def _insert_norms(model: nn.Module, plan: list[tuple[nn.Sequential, nn.Module, n
     return [InsertedNorm(names[id(norm)], names[id(layer)], repr(norm)) for _, layer, norm in plan]
 
 
-def _layer_restorer(module: nn.Module) -> Restore:
-    """A function that undoes a parametrization registered on ``module``: its class (torch swaps in a
-    subclass), its instance state (parameters, buffers, children such as ``parametrizations``, hooks such as
-    weight norm's state-dict hook), and the storage and values of its tensors."""
-    cls = module.__class__
-    state = {k: (v, dict(v) if isinstance(v, dict) else None) for k, v in vars(module).items()}
-    values = snapshot((*module.parameters(), *module.buffers()))
-
-    def restore() -> None:
-        module.__class__ = cls
-        attributes = vars(module)
-        for key in [k for k in attributes if k not in state]:
-            del attributes[key]
-        for key, (value, items) in state.items():
-            attributes[key] = value
-            if items is not None:
-                value.clear()
-                value.update(items)
-        values()
-
-    return restore
-
-
 def apply_normalization(
     model: nn.Module, kind: NormKind, *, include: Patterns = None, exclude: Patterns = None
 ) -> NormalizationReport:
@@ -255,7 +240,7 @@ def apply_normalization(
     undo: list[Restore] = []
     try:
         for name, layer in todo:
-            undo.append(_layer_restorer(layer))
+            undo.append(_module_restorer(layer))
             apply[kind](layer)
             report.applied.append(name)
     except BaseException as error:  # KeyboardInterrupt and MemoryError too: no layer is left parametrized

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrizations as tp
 from torch.nn.utils import parametrize
 
-from .._rollback import snapshot
+from .._rollback import Restore, restore_all, snapshot
 from ..errors import WeightInitError
 from ..initializers._common import check_module, integer, positive
 
@@ -212,6 +212,45 @@ def orthogonal(module: nn.Module, name: str = "weight") -> nn.Module:
     return module
 
 
+def _module_restorer(module: nn.Module) -> Restore:
+    """A function that undoes registering or removing parametrizations on ``module``.
+
+    torch changes, besides the tensors: the module's class (a subclass is swapped in, and its properties are
+    added or deleted), and the instance state of the module and its ``parametrizations`` children
+    (parameters, buffers, children, hooks such as weight norm's state-dict hook). All of it is recorded here,
+    with the storage and values of the tensors.
+    """
+    saved = []
+    for m in module.modules():
+        cls = type(m)
+        properties = ({k: v for k, v in vars(cls).items() if isinstance(v, property)}
+                      if parametrize.is_parametrized(m) else None)
+        state = {k: (v, dict(v) if isinstance(v, dict) else None) for k, v in vars(m).items()}
+        saved.append((m, cls, properties, state))
+    values = snapshot((*module.parameters(), *module.buffers()))
+
+    def restore() -> None:
+        for m, cls, properties, state in saved:
+            m.__class__ = cls
+            if properties is not None:  # the parametrized class torch made for this module
+                now = {k for k, v in vars(cls).items() if isinstance(v, property)}
+                for key in now - properties.keys():
+                    delattr(cls, key)
+                for key in properties.keys() - now:
+                    setattr(cls, key, properties[key])
+            attributes = vars(m)
+            for key in [k for k in attributes if k not in state]:
+                del attributes[key]
+            for key, (value, items) in state.items():
+                attributes[key] = value
+                if items is not None:
+                    value.clear()
+                    value.update(items)
+        values()
+
+    return restore
+
+
 def _parametrized(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
     """``(qualified name, module, tensor name)`` for every parametrized tensor of ``model``."""
     found = []
@@ -234,9 +273,15 @@ def remove_normalization(model: nn.Module) -> list[str]:
     """
     check_module("model", model)
     baked = []
-    for qualified, module, local in _parametrized(model):
-        parametrize.remove_parametrizations(module, local, leave_parametrized=True)
-        baked.append(qualified)
+    undo: list[Restore] = []
+    try:
+        for qualified, module, local in _parametrized(model):
+            undo.append(_module_restorer(module))
+            parametrize.remove_parametrizations(module, local, leave_parametrized=True)
+            baked.append(qualified)
+    except BaseException as error:  # all or nothing, KeyboardInterrupt too
+        restore_all(undo, error)
+        raise
     if baked:
         logger.info("remove_normalization: baked %d tensors: %s", len(baked), baked)
     return baked

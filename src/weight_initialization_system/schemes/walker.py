@@ -9,6 +9,7 @@ once all succeeded. Any error therefore leaves the model exactly as it was.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -474,26 +475,29 @@ def apply_decisions(
 def _commit(decisions: Sequence[tuple[ParamSite, Decision]], staged: dict[int, torch.Tensor]) -> None:
     """Write staged values into the model, all or nothing.
 
-    Every target is checked before the first write. Plain parameters then exchange contents with their staging
-    buffer, so that the buffer ends up holding the old values (the backup costs one chunk of memory);
-    parametrized attributes go first, through ``right_inverse``, after a copy of their parametrization's
-    state. Any exception, ``KeyboardInterrupt`` and ``MemoryError`` included, undoes every write in reverse
-    order and is re-raised.
+    Every target is checked before the first write. Parametrized attributes go first, through
+    ``right_inverse``, after a snapshot of their parametrization's state. Plain parameters then exchange
+    contents with their staging buffers (:class:`_Swap`), so the buffers end up holding the old values: the
+    backup costs no memory beyond a small buffer per thread. Any exception, ``KeyboardInterrupt`` and
+    ``MemoryError`` included, undoes every write in reverse order and is re-raised.
     """
     for i, (site, _) in enumerate(decisions):
         _check_writable(site, staged[i])
-    order = sorted(range(len(decisions)), key=lambda i: not decisions[i][0].parametrized)
+    plain = [i for i, (site, _) in enumerate(decisions) if not site.parametrized]
     undo: list[Callable[[], None]] = []
     try:
-        for i in order:
-            site, value = decisions[i][0], staged[i]
+        for i, (site, _) in enumerate(decisions):
             if site.parametrized:
                 plist: nn.Module = site.module.parametrizations[site.local_name]  # type: ignore[index,assignment]
                 # right_inverse re-points the originals at new storage: snapshot keeps the old one
                 undo.append(snapshot((*plist.parameters(), *plist.buffers())))
-                setattr(site.module, site.local_name, value)
-            else:
-                _exchange(site.tensor, value, undo)
+                setattr(site.module, site.local_name, staged[i])
+        swaps = [_Swap(x, y) for i in plain for x, y in _pieces(decisions[i][0].tensor, staged[i])]
+        undo.extend(swap.roll_back for swap in swaps)  # registered before the first write; a no-op until then
+        targets = [swap.target for swap in swaps]
+        on_cpu = all(t.device.type == "cpu" for t in targets)
+        big = sum(t.numel() for t in targets) >= _PARALLEL_MIN_NUMEL
+        run_jobs([swap.run for swap in swaps], parallel=on_cpu and big and _disjoint(targets))
     except BaseException as error:
         with torch.no_grad():
             restore_all(undo, error)
@@ -528,41 +532,72 @@ def _local(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined, no-any-return]
 
 
-#: Bytes exchanged per step by :func:`_exchange`: cache-sized on CPU, where it costs about one extra copy
-#: pass; large elsewhere, where each step is a kernel launch.
-_EXCHANGE_BYTES = {"cpu": 1 << 19}
-_EXCHANGE_BYTES_OTHER = 1 << 28
+#: Elements per :class:`_Swap` step on CPU: in cache, so an exchange costs about one extra pass over memory. On
+#: a thread with several intra-op threads, torch's parallel grain: a copy that small runs on the calling thread
+#: (hundreds of small OpenMP regions stall badly on a loaded machine); threads come from :func:`run_jobs` over
+#: pieces instead. Elsewhere each step is a kernel launch: large steps.
+_SWAP_STEP_CPU = 1 << 18
+_SWAP_STEP_CPU_GRAIN = 1 << 15
+_SWAP_STEP_OTHER = 1 << 26
+#: Elements per piece of a tensor exchanged by one job (pieces of large tensors spread over threads).
+_SWAP_PIECE = 1 << 22
 
 
-def _exchange(target: torch.Tensor, staged: torch.Tensor, undo: list[Callable[[], None]]) -> None:
-    """Swap the contents of ``target`` and ``staged`` in place, chunk by chunk, through one chunk of buffer.
-
-    Its undo (registered before the first write) puts the old values back from wherever they are at the
-    moment it runs: in ``staged`` for exchanged chunks, in the buffer for the chunk being exchanged.
-    """
+def _pieces(target: torch.Tensor, staged: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(target part, staged part)`` pairs covering the local tensors: flat pieces when both are contiguous."""
     a, b = _local(target), _local(staged)
     if a.numel() == 0:
-        return
-    pairs: list[tuple[torch.Tensor, torch.Tensor]] = [(a, b)]
-    if a.is_contiguous() and b.is_contiguous():
-        step = max(1, _EXCHANGE_BYTES.get(a.device.type, _EXCHANGE_BYTES_OTHER) // a.element_size())
-        pairs = list(zip(torch.split(a.view(-1), step), torch.split(b.view(-1), step), strict=True))
-    buffer = torch.empty(max(x.numel() for x, _ in pairs), dtype=a.dtype, device=a.device)
-    # 2k: chunks < k are exchanged; 2k + 1: chunk k's old value is in the buffer, its exchange under way
-    state = 0
+        return []
+    if not (a.is_contiguous() and b.is_contiguous()):
+        return [(a, b)]
+    return list(zip(torch.split(a.view(-1), _SWAP_PIECE), torch.split(b.view(-1), _SWAP_PIECE), strict=True))
 
-    def roll_back() -> None:
-        for x, y in pairs[: state // 2]:
+
+def _disjoint(tensors: Sequence[torch.Tensor]) -> bool:
+    """Whether no two tensors share memory, so that they can be written on several threads at once (parameters
+    that are views of one storage are exchanged one after the other)."""
+    def span(t: torch.Tensor) -> tuple[int, int]:
+        last = sum((n - 1) * abs(step) for n, step in zip(t.shape, t.stride(), strict=True))
+        return t.data_ptr(), t.data_ptr() + (last + 1) * t.element_size()
+
+    spans = sorted(span(t) for t in tensors)
+    return all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
+
+
+class _Swap:
+    """Exchange the contents of ``target`` and ``staged`` (same shape) in place, step by step through a small
+    buffer. :meth:`roll_back` puts ``target``'s old values back from wherever they are when it runs: in
+    ``staged`` for exchanged steps, in the buffer for the step under way; before :meth:`run` it does nothing.
+    """
+
+    def __init__(self, target: torch.Tensor, staged: torch.Tensor) -> None:
+        self.target, self.staged = target, staged
+        self.steps: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.buffer: torch.Tensor | None = None
+        # 2k: steps < k are exchanged; 2k + 1: step k's old value is in the buffer, its exchange under way
+        self.state = 0
+
+    def run(self) -> None:
+        target, staged = self.target, self.staged
+        steps = [(target, staged)]
+        if target.dim() == 1 and target.is_contiguous() and staged.is_contiguous():
+            step = _SWAP_STEP_CPU if torch.get_num_threads() == 1 else _SWAP_STEP_CPU_GRAIN
+            step = step if target.device.type == "cpu" else _SWAP_STEP_OTHER
+            steps = list(zip(torch.split(target, step), torch.split(staged, step), strict=True))
+        buffer = torch.empty(max(x.numel() for x, _ in steps), dtype=target.dtype, device=target.device)
+        self.steps, self.buffer = steps, buffer
+        for k, (x, y) in enumerate(steps):
+            held = buffer[: x.numel()].view(x.shape)
+            held.copy_(x)
+            self.state = 2 * k + 1
             x.copy_(y)
-        if state % 2:
-            x = pairs[state // 2][0]
-            x.copy_(buffer[: x.numel()].view(x.shape))
+            y.copy_(held)
+            self.state = 2 * k + 2
 
-    undo.append(roll_back)
-    for k, (x, y) in enumerate(pairs):
-        held = buffer[: x.numel()].view(x.shape)
-        held.copy_(x)
-        state = 2 * k + 1
-        x.copy_(y)
-        y.copy_(held)
-        state = 2 * k + 2
+    def roll_back(self) -> None:
+        state = self.state
+        for x, y in self.steps[: state // 2]:
+            x.copy_(y)
+        if state % 2 and self.buffer is not None:
+            x = self.steps[state // 2][0]
+            x.copy_(self.buffer[: x.numel()].view(x.shape))
