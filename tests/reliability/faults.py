@@ -31,6 +31,10 @@ class Injected:
 
     def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def patched(*args: Any, **kwargs: Any) -> Any:
+            if args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+                # a write into a meta tensor stores no data (the graph's stand-ins on the meta device):
+                # it cannot change a model, so it is not a write point
+                return original(*args, **kwargs)
             with self.lock:
                 self.calls += 1
                 fail = self.failure is not None and self.calls == self.at

@@ -149,5 +149,5 @@ def test_auto_errors_leave_model_untouched() -> None:
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     with pytest.raises(WeightInitError, match="auto"):
         initialize_model(model, "auto", include="0.*")
-    with pytest.raises(WeightInitError, match="sample"):
-        initialize_model(model, "xavier_uniform", sample=torch.randn(2, 8))
+    with pytest.raises(WeightInitError, match="`sample`"):  # any method traces on the sample it is given
+        initialize_model(model, "xavier_uniform", sample=torch.randn(2, 5))

@@ -41,13 +41,17 @@ def assert_unchanged(model: nn.Module, before: dict[str, torch.Tensor]) -> None:
 
 
 class Conv1D(nn.Module):
-    """Hugging Face GPT-2's Conv1D: weight stored as (in, out)."""
+    """Hugging Face GPT-2's Conv1D: weight stored as (in, out), applied by addmm (as in transformers)."""
 
     def __init__(self, nf: int, nx: int) -> None:
         super().__init__()
         self.nf = nf
         self.weight = nn.Parameter(torch.empty(nx, nf))
         self.bias = nn.Parameter(torch.ones(nf))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight)
+        return out.view(*x.shape[:-1], self.nf)
 
 
 def mixed_model() -> nn.Module:
@@ -64,16 +68,22 @@ def mixed_model() -> nn.Module:
 
 def test_std_per_layer_type_uses_the_layer_fans() -> None:
     model = mixed_model()
-    result = initialize_model(model, "kaiming_normal", nonlinearity="relu", seed=0)
+    with pytest.warns(UserWarning, match="only torch's own layer types"):  # a ModuleDict has no forward
+        result = initialize_model(model, "kaiming_normal", nonlinearity="relu", seed=0)
     gain = math.sqrt(2.0)
-    expected_fan_in = {"fc.weight": 256, "conv.weight": 16 * 9, "convT.weight": 64 * 2 * 2,
-                       "emb.weight": 1, "hf.weight": 160}
+    expected_fan_in = {"fc.weight": 256, "conv.weight": 16 * 9, "convT.weight": 64 * 2 * 2, "emb.weight": 1}
+    assert "hf.weight" in result.skipped  # an unknown module that never ran: left alone, and said so
+    hf = nn.Sequential(Conv1D(nf=96, nx=160))  # run: the trace sees addmm with the weight stored (in, out)
+    hf_result = initialize_model(hf, "kaiming_normal", nonlinearity="relu", seed=0, sample=torch.randn(4, 160))
+    assert hf_result["0.weight"].fans == (160, 96)
+    assert_std(hf.get_parameter("0.weight"), gain / math.sqrt(160), "HF Conv1D")
+    assert torch.count_nonzero(hf.get_parameter("0.bias")) == 0
     for name, fan_in in expected_fan_in.items():
         assert result[name].fans is not None and result[name].fans[0] == fan_in, name
         assert_std(model.get_parameter(name), gain / math.sqrt(fan_in), name)
         assert result[name].initializer == "kaiming_normal"
         assert result[name].kwargs == {"nonlinearity": "relu"}
-    for name in ("fc.bias", "conv.bias", "convT.bias", "hf.bias"):
+    for name in ("fc.bias", "conv.bias", "convT.bias"):
         assert torch.count_nonzero(model.get_parameter(name)) == 0, name
 
 

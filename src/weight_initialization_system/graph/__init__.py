@@ -15,6 +15,7 @@ from .model import (
     NormInfo,
     ResidualAdd,
     WeightLayer,
+    module_roles,
     trace,
 )
 from .probe import KNOWN_ACTIVATIONS, probe_activation, probe_norm
@@ -31,6 +32,7 @@ __all__ = [
     "WeightLayer",
     "build_sample",
     "call_model",
+    "module_roles",
     "probe_activation",
     "probe_norm",
     "trace",

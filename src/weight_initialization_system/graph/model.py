@@ -41,7 +41,7 @@ from ..initializers import compute_fans
 from ..initializers._common import check_choice, check_module
 from .probe import probe_activation, probe_norm
 from .record import Node, ParamRef, Recorder, flat_tensors
-from .sample import build_sample, call_model
+from .sample import build_sample
 
 __all__ = [
     "Activation",
@@ -51,6 +51,7 @@ __all__ = [
     "NormInfo",
     "ResidualAdd",
     "WeightLayer",
+    "module_roles",
     "trace",
 ]
 
@@ -165,8 +166,8 @@ class ModelGraph:
     """What a model computes: the recorded nodes and every parameter's role.
 
     Attributes:
-        traced: whether a forward pass was recorded (``False``: no sample could be built or run; then only
-            ``reason`` is meaningful and every feature says so).
+        traced: whether a forward pass was recorded (``False``: no sample could be built or run; then
+            ``reason`` says why and ``roles`` come from torch's own layer types only, see :func:`module_roles`).
         reason: how the sample was obtained, or why there is no trace.
         device: ``"real"`` or ``"meta"``.
         nodes: the recorded calls.
@@ -228,6 +229,34 @@ class ModelGraph:
 # ----------------------------------------------------------------------------------------------------
 
 
+_TORCH_WEIGHT_LAYERS = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.MultiheadAttention)
+_TORCH_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+
+
+def module_roles(model: nn.Module) -> dict[str, str]:
+    """Roles from torch's own layer types, for a model that cannot be traced: weights and biases of linear,
+    convolution and attention layers, ``W_hh`` of recurrent layers, embeddings, and the scale (neutral value
+    1) and shift of torch's normalization layers. Anything else is ``unused`` (left alone)."""
+    roles: dict[str, str] = {}
+    for module_name, module in model.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        for local, p in module.named_parameters(recurse=False):
+            name = _user_name(f"{prefix}{local}")
+            if isinstance(module, nn.Embedding | nn.EmbeddingBag):
+                roles[name] = "embedding"
+            elif isinstance(module, nn.RNNBase | nn.RNNCellBase):
+                roles[name] = "bias" if local.startswith("bias") else "recurrent" if "_hh" in local else "weight"
+            elif isinstance(module, _TORCH_WEIGHT_LAYERS):
+                roles[name] = "weight" if p.dim() >= 2 else "bias"
+            elif isinstance(module, _TORCH_NORMS):
+                roles[name] = "norm_scale" if local == "weight" else "norm_shift"
+    return roles
+
+
+def _untraced(model: nn.Module, reason: str) -> ModelGraph:
+    return ModelGraph(traced=False, reason=reason, roles=module_roles(model))
+
+
 def _param_names(model: nn.Module) -> dict[int, str]:
     """id → user-facing name for every parameter (tied ones once; ``parametrizations.w.original`` → ``w``)."""
     names: dict[int, str] = {}
@@ -260,18 +289,13 @@ def _input_names(model: nn.Module, sample: Any) -> tuple[list[Any], list[str]]:
 @contextlib.contextmanager
 def _tracing_state(model: nn.Module) -> Iterator[None]:
     """Train mode (no fused inference fast paths; norms normalize by batch), no grad, and afterwards the
-    modes, buffers and global RNG state as they were."""
+    modes and the global RNG state as they were. (Buffers are never written: the forward runs on copies.)"""
     modes = [(m, m.training) for m in model.modules()]
-    buffers = [(b, b.detach().clone()) for b in model.buffers() if not b.is_meta]
     try:
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             model.train()
             yield
     finally:
-        with torch.no_grad():
-            for b, saved in buffers:
-                if b.shape == saved.shape:
-                    b.copy_(saved)
         for m, training in modes:
             m.training = training
 
@@ -288,7 +312,9 @@ def _to_meta(value: Any) -> Any:
 
 def _record(model: nn.Module, sample: Any, meta: bool) -> Recorder:
     names = _param_names(model)
-    state: dict[str, torch.Tensor] = {}
+    # the forward runs on copies of the buffers, so BatchNorm statistics (or any buffer a forward writes)
+    # are never touched, and nothing needs restoring
+    state: dict[str, torch.Tensor] = {} if meta else {n: b.clone() for n, b in model.named_buffers()}
     if meta:
         ids: dict[int, str] = {}
         for name, p in model.named_parameters():
@@ -296,7 +322,7 @@ def _record(model: nn.Module, sample: Any, meta: bool) -> Recorder:
             state[name] = stand_in
             ids[id(stand_in)] = _user_name(name)
         for name, b in model.named_buffers():
-            state[name] = torch.empty_like(b, device="meta") if b.is_floating_point() else b.to("meta")
+            state[name] = torch.empty_like(b, device="meta")
         names = ids
         sample = _to_meta(sample)
     recorder = Recorder(model, names)
@@ -308,14 +334,11 @@ def _record(model: nn.Module, sample: Any, meta: bool) -> Recorder:
         handles.append(module.register_forward_hook(recorder.post_hook, with_kwargs=True))
     try:
         with _tracing_state(model), recorder:
-            if meta:
-                if isinstance(sample, dict):
-                    out = torch.func.functional_call(model, state, (), sample, strict=False)
-                else:
-                    args = tuple(sample) if isinstance(sample, (tuple, list)) else (sample,)
-                    out = torch.func.functional_call(model, state, args, strict=False)
+            if isinstance(sample, dict):
+                out = torch.func.functional_call(model, state, (), sample, strict=False)
             else:
-                out = call_model(model, sample)
+                args = tuple(sample) if isinstance(sample, (tuple, list)) else (sample,)
+                out = torch.func.functional_call(model, state, args, strict=False)
     finally:
         for h in handles:
             h.remove()
@@ -343,6 +366,12 @@ def trace(model: nn.Module, sample: Any | None = None, *, device: TraceDevice = 
     """
     check_module("model", model)
     check_choice("device", device, ("auto", "meta", "real"))
+    for module_name, module in model.named_modules():
+        for local, p in module.named_parameters(recurse=False):
+            if isinstance(p, nn.parameter.UninitializedParameter):
+                raise WeightInitError(
+                    f"Parameter {f'{module_name}.{local}'.lstrip('.')!r} of {type(module).__name__} is lazy "
+                    "(uninitialized). Run one forward pass with a sample input first so that its shape is known.")
     params = list(model.parameters())
     on_meta = any(p.is_meta for p in params)
     big = sum(p.numel() * p.element_size() for p in params) > _META_BYTES
@@ -351,8 +380,8 @@ def trace(model: nn.Module, sample: Any | None = None, *, device: TraceDevice = 
     if sample is None:
         sample, how = build_sample(model, torch.device("meta") if on_meta else None)
         if sample is None:
-            warnings.warn(f"trace: {how}; structure is unknown. Pass `sample=`.", stacklevel=2)
-            return ModelGraph(traced=False, reason=how)
+            warnings.warn(f"trace: {how}; only torch's own layer types are known. Pass `sample=`.", stacklevel=2)
+            return _untraced(model, how)
     built = how != "the given sample"
     try:
         recorder = _record(model, sample, meta)
@@ -362,8 +391,9 @@ def trace(model: nn.Module, sample: Any | None = None, *, device: TraceDevice = 
             logger.info("trace: %s on meta; retrying on the real device", reason)
             return trace(model, sample if not built else None, device="real")
         if built:
-            warnings.warn(f"trace: {reason}; structure is unknown. Pass `sample=`.", stacklevel=2)
-            return ModelGraph(traced=False, reason=reason)
+            warnings.warn(f"trace: {reason}; only torch's own layer types are known. Pass `sample=`.",
+                          stacklevel=2)
+            return _untraced(model, reason)
         raise WeightInitError(f"trace: {reason}. Pass a `sample` the model accepts.") from exc
     graph = _build(model, recorder.nodes, how, "meta" if meta else "real")
     graph.module_kinds.update({name: recorder.nodes[i].kind for name, i in recorder.leaf_calls.items()})

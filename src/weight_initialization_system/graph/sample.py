@@ -30,6 +30,11 @@ __all__ = ["build_sample", "call_model", "sample_device"]
 _BATCH, _SEQ = 2, 8
 
 
+def _on(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``; on the meta device a stand-in of its shape (no copy is made)."""
+    return torch.empty_like(tensor, device="meta") if device.type == "meta" else tensor.to(device)
+
+
 def call_model(model: nn.Module, sample: Any) -> Any:
     """``model(sample)``, ``model(*sample)`` or ``model(**sample)`` for a tensor, a tuple/list or a dict."""
     if isinstance(sample, dict):
@@ -61,13 +66,13 @@ def _hf_sample(model: nn.Module, config: Any, device: torch.device) -> dict[str,
     vocab = getattr(text_cfg, "vocab_size", None)
 
     def ids() -> torch.Tensor:
-        return torch.randint(0, min(int(vocab or 2), 1000), (_BATCH, _SEQ), generator=g).to(device)
+        return _on(torch.randint(0, min(int(vocab or 2), 1000), (_BATCH, _SEQ), generator=g), device)
 
     def pixels() -> torch.Tensor:
         size = getattr(vision_cfg, "image_size", 32)
         channels = getattr(vision_cfg, "num_channels", 3)
         h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-        return torch.randn(_BATCH, int(channels), h, w, generator=g).to(device)
+        return _on(torch.randn(_BATCH, int(channels), h, w, generator=g), device)
 
     sample: dict[str, Any] = {}
     if main == "input_ids":
@@ -78,10 +83,10 @@ def _hf_sample(model: nn.Module, config: Any, device: torch.device) -> dict[str,
         sample["pixel_values"] = pixels()
     elif main == "input_features":
         frames = 2 * int(getattr(config, "max_source_positions", 1500))
-        sample["input_features"] = torch.randn(_BATCH, int(config.num_mel_bins), frames, generator=g).to(device)
+        sample["input_features"] = _on(torch.randn(_BATCH, int(config.num_mel_bins), frames, generator=g), device)
     elif main == "input_values":
         length = 4000
-        sample["input_values"] = torch.randn(_BATCH, length, generator=g).to(device)
+        sample["input_values"] = _on(torch.randn(_BATCH, length, generator=g), device)
     else:
         return None
     if getattr(config, "is_encoder_decoder", False) and vocab is not None:
@@ -116,21 +121,21 @@ def _plain_sample(model: nn.Module, device: torch.device) -> Any | None:
     g = torch.Generator().manual_seed(0)
     for module in model.modules():
         if isinstance(module, nn.Linear):
-            return torch.randn(4, module.in_features, generator=g).to(device)
+            return _on(torch.randn(4, module.in_features, generator=g), device)
         if isinstance(module, nn.Bilinear):
             return None
         if isinstance(module, nn.modules.conv._ConvNd):
             dims = len(module.kernel_size)
             size = _fit_spatial(model, module.in_channels, dims)
-            return torch.randn(_BATCH, module.in_channels, *(size,) * dims, generator=g).to(device)
+            return _on(torch.randn(_BATCH, module.in_channels, *(size,) * dims, generator=g), device)
         if isinstance(module, nn.Embedding | nn.EmbeddingBag):
-            return torch.randint(0, module.num_embeddings, (_BATCH, _SEQ), generator=g).to(device)
+            return _on(torch.randint(0, module.num_embeddings, (_BATCH, _SEQ), generator=g), device)
         if isinstance(module, nn.RNNBase):
             shape = (_BATCH, _SEQ) if module.batch_first else (_SEQ, _BATCH)
-            return torch.randn(*shape, module.input_size, generator=g).to(device)
+            return _on(torch.randn(*shape, module.input_size, generator=g), device)
         if isinstance(module, nn.MultiheadAttention):
             shape = (_BATCH, _SEQ) if module.batch_first else (_SEQ, _BATCH)
-            x = torch.randn(*shape, module.embed_dim, generator=g).to(device)
+            x = _on(torch.randn(*shape, module.embed_dim, generator=g), device)
             return (x, x, x) if module is model else x
     return None
 

@@ -22,7 +22,7 @@ from ..initializers._common import check_module, finite, integer, positive
 from ._plan import Rule, constant, normal, run_rule, weight_decision
 from ._structure import TransformerBlockInfo, is_linear_like, model_width, residual_blocks, transformer_blocks
 from .result import InitResult
-from .walker import Decision, ParamSite
+from .walker import Decision, ParamSite, norm_decision
 
 __all__ = [
     "CustomInitializationSchemes",
@@ -148,9 +148,7 @@ def transformer_initialization(
         if site.kind == "embedding":
             return weight_decision(site, init, f"embedding ~ {dist}(0, {sigma:.4g}²) (Radford et al. 2019)")
         if site.kind in ("norm_weight", "norm_bias") and (block is not None or _is_layer_norm(module)):
-            gamma = site.kind == "norm_weight"
-            what = "γ = 1" if gamma else "β = 0"
-            return Decision(constant(1.0 if gamma else 0.0), f"{type(module).__name__}: {what}")
+            return norm_decision(site)
         if block is not None:
             if site.kind == "weight" and site.module_name in outputs:
                 return weight_decision(site, init_out, f"residual output projection ~ {dist}(0, (σ/√(2·{layers}))²) "
@@ -237,7 +235,7 @@ def cnn_initialization(
             if site.module_name in zero_norms:
                 return Decision(constant(0.0), "last norm of a residual branch: γ = 0, the block starts as the "
                                 "identity (Goyal et al. 2017)")
-            return Decision(constant(1.0), f"{type(module).__name__}: γ = 1")
+            return norm_decision(site)
         return "not a convolution or batch/group norm: left alone (cnn_initialization)"
 
     return run_rule(model, "cnn_initialization", rule, seed=seed)

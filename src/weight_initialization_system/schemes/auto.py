@@ -36,7 +36,7 @@ from torch import nn
 
 from .._rollback import restore_all, snapshot
 from ..analysis.recommend import orthogonal_shape, recommend_layer
-from ..analysis.topology import LayerInfo, trace_topology
+from ..analysis.topology import LayerInfo, layer_infos
 from ..data_dependent import lsuv_init
 from ..errors import WeightInitError
 from ..initializers import get_initializer
@@ -44,7 +44,7 @@ from ..initializers._common import check_module
 from ._plan import constant, weight_decision
 from .architectures import rnn_rule
 from .result import InitResult
-from .walker import Decision, ParamSite, apply_decisions, select_sites
+from .walker import Decision, ParamSite, apply_decisions, model_graph, norm_decision, select_sites
 
 __all__ = ["auto_initialize"]
 
@@ -82,10 +82,11 @@ def auto_initialize(
             exactly as it was.
     """
     check_module("model", model)
-    infos = trace_topology(model, sample)
+    graph = model_graph(model, sample)
+    infos, _ = layer_infos(model, graph)
     by_weight: dict[str, LayerInfo] = {w: info for info in infos.values() for w in info.weight_names}
     branches = sum(info.residual_branch for info in infos.values())
-    sites, skipped, tied = select_sites(model)
+    sites, skipped, tied = select_sites(model, graph=graph)
     recurrent = rnn_rule()
     decisions: list[tuple[ParamSite, Decision]] = []
     for site in sites:
@@ -112,8 +113,7 @@ def _decide(site: ParamSite, info: LayerInfo | None, branches: int, recurrent: A
         outcome: Decision | str = recurrent(site)
         return outcome
     if site.kind in ("norm_weight", "norm_bias"):
-        gamma = site.kind == "norm_weight"
-        return Decision(constant(1.0 if gamma else 0.0), f"{type(module).__name__}: {'γ = 1' if gamma else 'β = 0'}")
+        return norm_decision(site)
     if site.kind == "bias":
         return Decision(constant(0.0), "bias = 0")
     if site.kind not in ("weight", "embedding"):

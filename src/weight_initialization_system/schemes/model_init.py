@@ -11,7 +11,16 @@ from ..errors import WeightInitError
 from ..initializers import BoundInitializer, InitFn, get_initializer
 from .auto import auto_initialize
 from .result import InitResult
-from .walker import BiasInit, Decision, ParamSite, apply_decisions, bias_decision, select_sites
+from .walker import (
+    BiasInit,
+    Decision,
+    ParamSite,
+    apply_decisions,
+    bias_decision,
+    model_graph,
+    norm_decision,
+    select_sites,
+)
 
 __all__ = ["initialize_model", "method_decision"]
 
@@ -26,10 +35,8 @@ def method_decision(site: ParamSite, init: BoundInitializer, bias_init: BiasInit
         padding_idx = getattr(site.module, "padding_idx", None)
         return Decision(init, "embedding: fan_in = 1 (one row is looked up)", site.fans,
                         extra={"padding_idx": padding_idx})
-    if site.kind == "norm_weight":
-        return Decision(get_initializer("ones"), f"{module} scale = 1")
-    if site.kind == "norm_bias":
-        return Decision(get_initializer("zeros"), f"{module} shift = 0")
+    if site.kind in ("norm_weight", "norm_bias"):
+        return norm_decision(site)
     if site.kind == "bias":
         return bias_decision(site, bias_init)
     return None
@@ -89,8 +96,10 @@ def initialize_model(
         include: globs on parameter names; only matching parameters are touched.
         exclude: globs on parameter names to leave alone.
         skip_frozen: leave parameters with ``requires_grad=False`` alone.
-        sample: with ``method="auto"`` only: an input batch for tracing and the final LSUV correction (see
-            :func:`~weight_initialization_system.schemes.auto.auto_initialize`).
+        sample: an input batch (tensor, tuple of positional arguments or dict of keyword arguments) to trace
+            what each parameter does (one is built from the model when not given; see
+            :func:`~weight_initialization_system.graph.trace`); with ``method="auto"`` also the final LSUV
+            correction (see :func:`~weight_initialization_system.schemes.auto.auto_initialize`).
         config: a YAML path, YAML text, dict or loaded ``Config`` (see
             :func:`~weight_initialization_system.config.load_config`): its default method, per-method
             arguments, architecture schemes and per-layer overrides replace ``method`` and ``**init_kwargs``.
@@ -118,10 +127,9 @@ def initialize_model(
                                   "`sample`; include/exclude/bias_init/skip_frozen/initializer arguments are not "
                                   "supported with it.")
         return auto_initialize(model, sample=sample, seed=seed)
-    if sample is not None:
-        raise WeightInitError(f"Argument `sample` is only used by method='auto'. Received: method={method!r}")
     init = method if isinstance(method, BoundInitializer) else get_initializer(method, **init_kwargs)
-    sites, skipped, tied = select_sites(model, include=include, exclude=exclude, skip_frozen=skip_frozen)
+    sites, skipped, tied = select_sites(model, include=include, exclude=exclude, skip_frozen=skip_frozen,
+                                        graph=model_graph(model, sample))
     decisions: list[tuple[ParamSite, Decision]] = []
     for site in sites:
         decision = method_decision(site, init, bias_init)

@@ -45,7 +45,7 @@ from ._plan import chunk_scaled_, constant, normal, run_rule, weight_decision
 from ._structure import TransformerBlockInfo, is_linear_like, residual_blocks, transformer_blocks
 from .architectures import transformer_initialization
 from .result import InitResult
-from .walker import Decision, ParamSite
+from .walker import Decision, ParamSite, norm_decision
 
 __all__ = ["SchemeSpec", "apply_scheme", "get_scheme", "list_schemes", "zero_hadamard_"]
 
@@ -94,8 +94,7 @@ def _is_norm_site(site: ParamSite) -> bool:
 
 
 def _norm_decision(site: ParamSite) -> Decision:
-    gamma = site.kind == "norm_weight"
-    return Decision(constant(1.0 if gamma else 0.0), f"{type(site.module).__name__}: {'γ = 1' if gamma else 'β = 0'}")
+    return norm_decision(site)
 
 
 def _last_linear(model: nn.Module, blocks: list[TransformerBlockInfo]) -> str | None:

@@ -25,6 +25,7 @@ from torch.nn.utils import parametrize
 
 from .._rollback import restore_all, snapshot
 from ..errors import WeightInitError
+from ..graph import ModelGraph, module_roles, trace
 from ..initializers import BoundInitializer, compute_fans, gate_blocks, get_initializer, get_spec
 from ..initializers._common import check_choice, check_module, is_dtensor
 from .result import InitResult, ParamInit
@@ -51,6 +52,8 @@ __all__ = [
     "iter_sites",
     "local_device",
     "local_shape",
+    "model_graph",
+    "norm_decision",
     "planning",
     "run_jobs",
     "select_sites",
@@ -61,19 +64,6 @@ logger = logging.getLogger("weight_initialization_system")
 ParamKind = Literal["weight", "bias", "embedding", "norm_weight", "norm_bias", "unknown"]
 BiasInit = Literal["zeros", "keep", "uniform"] | float
 
-_WEIGHT_MODULES: tuple[type[nn.Module], ...] = (
-    nn.Linear,
-    nn.Bilinear,
-    nn.modules.conv._ConvNd,
-    nn.RNNBase,
-    nn.MultiheadAttention,
-)
-_NORM_MODULES: tuple[type[nn.Module], ...] = (
-    nn.modules.batchnorm._NormBase,
-    nn.LayerNorm,
-    nn.GroupNorm,
-    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
-)
 #: Below this many elements a parameter is drawn on the calling thread; above it, parameters are spread over
 #: a thread pool (torch's CPU generators are serial, so independent keyed generators parallelize).
 _PARALLEL_MIN_NUMEL = 1 << 20
@@ -93,6 +83,8 @@ class ParamSite:
         fans: ``(fan_in, fan_out)`` of one block, or ``None`` for non-matrices.
         blocks: independent blocks stacked along dim 0 (LSTM gates, q/k/v).
         parametrized: whether the value is written through ``torch.nn.utils.parametrize``.
+        neutral: for a normalization scale, the value at which it does not scale (1 for ``x̂·w``, 0 for
+            Gemma's ``x̂·(1 + w)``), from the graph.
     """
 
     name: str
@@ -104,6 +96,7 @@ class ParamSite:
     fans: tuple[int, int] | None
     blocks: int
     parametrized: bool = False
+    neutral: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -117,30 +110,31 @@ class Decision:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _is_hf_conv1d(module: nn.Module) -> bool:
-    return type(module).__name__ == "Conv1D" and hasattr(module, "nf")
+#: What the walker acts on, from each parameter's role in the traced graph (anything else is left alone).
+_KIND_OF_ROLE: dict[str, ParamKind] = {
+    "weight": "weight", "bank": "weight", "recurrent": "weight", "embedding": "embedding",
+    "norm_scale": "norm_weight", "norm_shift": "norm_bias", "bias": "bias",
+}
 
 
-def _is_norm(module: nn.Module) -> bool:
-    # Named norms outside torch (LlamaRMSNorm, T5LayerNorm, ...) are recognised by class name.
-    return isinstance(module, _NORM_MODULES) or type(module).__name__.endswith("Norm")
+def classify(role: str) -> ParamKind:
+    """The walker's kind for a graph role (:attr:`ModelGraph.roles
+    <weight_initialization_system.graph.ModelGraph.roles>`): ``unknown`` (left as is) for roles such as
+    Mamba's ``A_log`` or a time step bias (``other``), a layer scale, or an offset."""
+    return _KIND_OF_ROLE.get(role, "unknown")
 
 
-def classify(module: nn.Module, local_name: str, tensor: torch.Tensor) -> ParamKind:
-    """Recognise a parameter from its owning module and local name."""
-    if isinstance(module, nn.Embedding | nn.EmbeddingBag) and local_name == "weight":
-        return "embedding"
-    if _is_norm(module) and tensor.dim() == 1:
-        return "norm_weight" if local_name == "weight" else "norm_bias" if local_name == "bias" else "unknown"
-    if isinstance(module, _WEIGHT_MODULES) or _is_hf_conv1d(module):
-        if "bias" in local_name:
-            return "bias"
-        if tensor.dim() >= 2:
-            return "weight"
-    return "unknown"
+def model_graph(model: nn.Module, sample: Any | None = None) -> ModelGraph:
+    """The graph the walker classifies parameters by: traced (a sample is built when none is given), or,
+    for sharded (DTensor) models, whose forward is a collective, torch's own layer types
+    (:func:`~weight_initialization_system.graph.module_roles`)."""
+    if any(is_dtensor(p) for p in model.parameters()):
+        return ModelGraph(traced=False, reason="sharded parameters: not traced", roles=module_roles(model))
+    return trace(model, sample)
 
 
-def _site(module_name: str, module: nn.Module, local: str, tensor: torch.Tensor, parametrized: bool) -> ParamSite:
+def _site(module_name: str, module: nn.Module, local: str, tensor: torch.Tensor, parametrized: bool,
+          graph: ModelGraph) -> ParamSite:
     name = f"{module_name}.{local}" if module_name else local
     # Checked before anything reads the shape: torch raises its own error on .dim() of a lazy parameter.
     if isinstance(tensor, nn.parameter.UninitializedParameter):
@@ -148,17 +142,25 @@ def _site(module_name: str, module: nn.Module, local: str, tensor: torch.Tensor,
             f"Parameter {name!r} of {type(module).__name__} is lazy (uninitialized). "
             "Run one forward pass with a sample input first so that its shape is known."
         )
-    kind = classify(module, local, tensor)
+    role = graph.role(name)
+    if role == "unused" and graph.traced:  # not reached by the sample: torch's own types still say what it is
+        role = module_roles(module).get(local, "unused")
+    kind = classify(role)
     fans = None
     if kind in ("weight", "embedding") and tensor.dim() >= 2:
-        fans = compute_fans(tensor, module, local)
+        layer = graph.weights.get(name)
+        fans = layer.fans if layer is not None and layer.op not in ("embedding",) else compute_fans(
+            tensor, module, local)
     blocks = gate_blocks(module, local) if kind in ("weight", "bias") else 1
-    return ParamSite(name, module_name, local, module, tensor, kind, fans, blocks, parametrized)
+    neutral = graph.neutral.get(name, 1.0) if kind == "norm_weight" else 0.0
+    return ParamSite(name, module_name, local, module, tensor, kind, fans, blocks, parametrized, neutral)
 
 
-def iter_sites(model: nn.Module) -> Iterator[tuple[ParamSite, list[str]]]:
-    """Yield every distinct parameter once (tied ones under their first name) with its alias names."""
+def iter_sites(model: nn.Module, graph: ModelGraph | None = None) -> Iterator[tuple[ParamSite, list[str]]]:
+    """Yield every distinct parameter once (tied ones under their first name) with its alias names, classified
+    by ``graph`` (traced from ``model`` when not given)."""
     check_module("model", model)
+    graph = model_graph(model) if graph is None else graph
     names_of: dict[int, list[str]] = {}
     for name, p in model.named_parameters(remove_duplicate=False):
         names_of.setdefault(id(p), []).append(name)
@@ -171,14 +173,14 @@ def iter_sites(model: nn.Module) -> Iterator[tuple[ParamSite, list[str]]]:
             for local in module.parametrizations:  # type: ignore[union-attr]
                 originals = [p for p in module.parametrizations[local].parameters()]  # type: ignore[index]
                 seen.update(id(p) for p in originals)
-                yield _site(module_name, module, local, getattr(module, local), True), [
+                yield _site(module_name, module, local, getattr(module, local), True, graph), [
                     n for p in originals for n in names_of.get(id(p), []) if not n.startswith(prefix + local)
                 ]
         for local, p in module.named_parameters(recurse=False):
             if id(p) in seen:
                 continue
             seen.add(id(p))
-            site = _site(module_name, module, local, p, False)
+            site = _site(module_name, module, local, p, False, graph)
             yield site, [n for n in names_of.get(id(p), []) if n != site.name]
 
 
@@ -199,10 +201,12 @@ def select_sites(
     include: str | Sequence[str] | None = None,
     exclude: str | Sequence[str] | None = None,
     skip_frozen: bool = True,
+    graph: ModelGraph | None = None,
 ) -> tuple[list[ParamSite], dict[str, str], dict[str, str]]:
     """The parameters to act on, the skipped ones with reasons, and tied aliases.
 
-    ``include``/``exclude`` are :mod:`fnmatch` globs on parameter names (``"encoder.*.weight"``).
+    ``include``/``exclude`` are :mod:`fnmatch` globs on parameter names (``"encoder.*.weight"``). Parameters
+    are classified by ``graph`` (traced from ``model`` when not given, see :func:`model_graph`).
 
     Raises:
         WeightInitError: for lazy (uninitialized) parameters, or when ``include`` matches nothing.
@@ -212,7 +216,7 @@ def select_sites(
     sites: list[ParamSite] = []
     skipped: dict[str, str] = {}
     tied: dict[str, str] = {}
-    for site, aliases in iter_sites(model):
+    for site, aliases in iter_sites(model, graph):
         for alias in aliases:
             tied[alias] = site.name
         names = [site.name, *aliases]
@@ -227,6 +231,18 @@ def select_sites(
     if inc is not None and not sites and not any(v == "frozen (requires_grad=False)" for v in skipped.values()):
         raise WeightInitError(f"Argument `include` matched no parameter. Received: include={include!r}")
     return sites, skipped, tied
+
+
+def norm_decision(site: ParamSite) -> Decision:
+    """A normalization's scale at its neutral value (1 for ``x̂·w``, 0 for ``x̂·(1 + w)``), its shift at 0: the
+    norm then only normalizes."""
+    module = type(site.module).__name__
+    if site.kind == "norm_weight":
+        form = "x̂·w" if site.neutral == 1.0 else f"x̂·({1.0 - site.neutral:g} + w)"
+        init = {1.0: get_initializer("ones"), 0.0: get_initializer("zeros")}.get(
+            site.neutral, get_initializer("constant", val=site.neutral))
+        return Decision(init, f"{module} scale = {site.neutral:g} (neutral: it computes {form})")
+    return Decision(get_initializer("zeros"), f"{module} shift = 0")
 
 
 def bias_decision(site: ParamSite, bias_init: BiasInit) -> Decision | None:
