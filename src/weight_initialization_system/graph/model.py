@@ -136,11 +136,14 @@ class NormInfo:
 
 @dataclass(frozen=True)
 class ResidualAdd:
-    """A residual addition: the module it runs in, its branch ends and where the block normalizes."""
+    """A residual addition: the module it runs in, its branch ends, where the block normalizes, and the weight
+    layers and norms on the skip path (a projection shortcut)."""
 
     block: str
     branch_ends: tuple[str, ...]
     norm: Literal["pre", "post", "none"]
+    skip_layers: tuple[str, ...] = ()
+    skip_norms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ class AttentionInfo:
     scale: float | None
     query: tuple[str, ...]
     key: tuple[str, ...]
+    value: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -752,7 +756,12 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
             position = "pre"  # norms inside the branch only (BatchNorm in a ResNet branch)
         else:
             position = "none"
-        graph.residuals.append(ResidualAdd(node.module, ends, position))
+        skip_layers = tuple(branch_ends(skip)) if nodes[back(skip, (*_PASS, "norm", "act"))].kind == "weight" \
+            and wdepth[skip] > floor else ()
+        skip_norms = tuple(n.module if n.attrs.get("module_inputs") is None else n.detail
+                           for n in _path_back(nodes, skip, (*_PASS, "norm", "act")) if n.kind == "norm") \
+            if skip_layers else ()
+        graph.residuals.append(ResidualAdd(node.module, ends, position, skip_layers, skip_norms))
     graph.residuals.reverse()
     ends_all = graph.residual_ends
     for name, layers in graph.uses.items():
@@ -814,17 +823,21 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
                 continue
             q_factor, q = _scalar_path(nodes, nodes[j].inputs[0])
             k_factor, k = _scalar_path(nodes, nodes[j].inputs[1] if len(nodes[j].inputs) > 1 else j)
+            values = [value_operand(u) for u in _descendants(users, node.index, nodes) if value_operand(u) is not None]
+            v = _scalar_path(nodes, values[0])[1] if values and values[0] is not None else None
             graph.attention[node.module] = AttentionInfo(
-                node.module, factor * q_factor * k_factor, _names_of(nodes[q]), _names_of(nodes[k]))
+                node.module, factor * q_factor * k_factor, _names_of(nodes[q]), _names_of(nodes[k]) or
+                _names_of(nodes[q]), _names_of(nodes[v]) if v is not None else ())
         elif node.kind == "sdpa" and node.inputs:
             scale = node.attrs.get("scale")
             head = node.attrs.get("head_dim")
             s = float(scale) if scale is not None else (1.0 / math.sqrt(head) if head else None)
             q_factor, q = _scalar_path(nodes, node.inputs[0])
             k_factor, k = _scalar_path(nodes, node.inputs[1] if len(node.inputs) > 1 else node.index)
+            v = _scalar_path(nodes, node.inputs[-1])[1]
             graph.attention[node.module] = AttentionInfo(
                 node.module, None if s is None else s * q_factor * k_factor, _names_of(nodes[q]),
-                _names_of(nodes[k]))
+                _names_of(nodes[k]) or _names_of(nodes[q]), _names_of(nodes[v]))
         elif node.kind == "weight" and node.detail == "attention":
             heads = node.attrs.get("num_heads")
             projections = [ref.names[0] for role, ref, _ in _weight_param(node) if role == "attention_in"]
@@ -832,7 +845,7 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
             scale = 1.0 / math.sqrt(width / heads) if width and heads else None
             graph.attention[owner.get(projections[0], node.module) if projections else node.module] = AttentionInfo(
                 owner.get(projections[0], node.module) if projections else node.module, scale, tuple(projections),
-                tuple(projections))
+                tuple(projections), tuple(projections))
 
     # ---- embeddings and other parameters -----------------------------------------------------------
     inputs_by_node = {n.index: n.detail for n in nodes if n.kind == "input"}
@@ -886,6 +899,15 @@ def _embedding_role(nodes: list[Node], node: Node, inputs: dict[int, str], score
     return "token_type" if pattern == "constant" or (pattern is None and rows <= 16) else "position"
 
 
+def _path_back(nodes: list[Node], i: int, through: tuple[str, ...]) -> list[Node]:
+    """The nodes from ``i`` back along first inputs while they are of the kinds ``through``."""
+    path = []
+    while nodes[i].kind in through and nodes[i].inputs:
+        path.append(nodes[i])
+        i = nodes[i].inputs[0]
+    return path
+
+
 def _normalized_between(nodes: list[Node], start: int, wdepth: list[int], floor: int, skip: int) -> bool:
     """Whether a normalization lies on the branch ending at node ``start``, walking back to the nodes at the
     block input's weight depth ``floor``."""
@@ -899,6 +921,18 @@ def _normalized_between(nodes: list[Node], start: int, wdepth: list[int], floor:
             return True
         frontier.extend(nodes[j].inputs)
     return False
+
+
+def _descendants(users: list[list[int]], i: int, nodes: list[Node], limit: int = 12) -> list[int]:
+    """Nodes reachable from ``i`` through shape operations (the attention product after a softmax)."""
+    out: list[int] = []
+    frontier = list(users[i])
+    while frontier and len(out) < limit:
+        j = frontier.pop(0)
+        out.append(j)
+        if nodes[j].kind in _PASS:
+            frontier.extend(users[j])
+    return out
 
 
 def _add_tree(nodes: list[Node], users: list[list[int]], i: int) -> Iterator[int]:

@@ -1,29 +1,29 @@
-"""Find the parts of a model that architecture schemes act on: transformer blocks and residual blocks.
+"""The parts of a model that architecture schemes act on, read from the traced graph.
 
-Detection is by module type and by the naming conventions shared by torch, torchvision, timm and Hugging Face,
-so that schemes work on models they were not written for:
+Everything here comes from :func:`weight_initialization_system.graph.trace` (what the forward computes), not
+from class or attribute names:
 
-- an *attention module* is an ``nn.MultiheadAttention`` or a module whose class name contains ``Attention``
-  (the outermost one when they nest, e.g. BERT's ``BertAttention`` around ``BertSelfAttention``);
-- its *transformer block* is the closest ancestor that also holds a linear layer outside the attention (the
-  MLP): ``nn.TransformerEncoderLayer``, GPT-2's ``GPT2Block``, BERT's ``BertLayer``, timm's ``Block``;
-- a block's *output projections* are the last linear layer of its attention (``out_proj``, ``c_proj``,
-  ``proj``, ``attention.output.dense``) and the last linear layer outside it (``fc2``, ``mlp.c_proj``,
-  ``linear2``): the two layers that write into the residual stream, which GPT-2 scales by 1/√(2N);
-- a *residual block* (CNN) is a module whose class name contains ``Block``, ``Bottleneck`` or ``Residual``, that
-  holds convolutions and no attention; its *branch* is the convolutions (and norms) outside its shortcut
-  (a child named ``downsample``, ``shortcut``, ``skip`` or ``proj``).
+- a *transformer block* is the smallest module holding an attention (a softmax over ``q·kᵀ``, or
+  ``nn.MultiheadAttention``), the residual branch its output projection ends, and the next residual branch
+  end that is not an attention (the MLP): ``nn.TransformerEncoderLayer``, GPT-2's ``GPT2Block``, BERT's
+  ``BertLayer``, T5's ``T5Block``;
+- its *output projections* are those two branch ends, which GPT-2 scales by 1/√(2N); its q/k/v projections
+  are the weight layers behind the attention's scores and values (one fused layer when they coincide);
+- pre-LN or post-LN is where the block's residual additions normalize (see the graph);
+- a *residual block* (CNN) is a module running a residual addition whose branch holds convolutions and no
+  attention; its *branch* is the weight layers and norms inside it that are not on the skip path (a
+  projection shortcut).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
+from ..graph import ModelGraph
 from ..initializers.fans import _is_hf_conv1d
+from .walker import model_graph
 
 __all__ = [
     "ResidualBlockInfo",
@@ -34,25 +34,24 @@ __all__ = [
     "transformer_blocks",
 ]
 
-_QUERY = {"query", "q_proj", "q", "wq", "to_q", "q_lin"}
-_KEY = {"key", "k_proj", "k", "wk", "to_k", "k_lin"}
-_VALUE = {"value", "v_proj", "v", "wv", "to_v", "v_lin"}
-_FUSED_QKV = {"qkv", "c_attn", "wqkv", "query_key_value", "in_proj"}
-_SHORTCUT = {"downsample", "shortcut", "skip", "proj", "residual_proj"}
-_RESIDUAL_CLASS = re.compile(r"block|bottleneck|residual", re.IGNORECASE)
-
 
 def is_linear_like(module: nn.Module) -> bool:
     """``nn.Linear`` or Hugging Face's ``Conv1D`` (a linear layer with a transposed weight)."""
     return isinstance(module, nn.Linear) or _is_hf_conv1d(module)
 
 
-def _is_attention(module: nn.Module) -> bool:
-    return isinstance(module, nn.MultiheadAttention) or "attention" in type(module).__name__.lower()
-
-
 def _inside(name: str, prefix: str) -> bool:
     return prefix == "" or name == prefix or name.startswith(prefix + ".")
+
+
+def _common(names: list[str]) -> str:
+    parts = [n.split(".") if n else [] for n in names]
+    out: list[str] = []
+    for pieces in zip(*parts, strict=False):
+        if any(p != pieces[0] for p in pieces):
+            break
+        out.append(pieces[0])
+    return ".".join(out)
 
 
 @dataclass(frozen=True)
@@ -85,70 +84,42 @@ class TransformerBlockInfo:
     norm_first: bool | None
 
 
-def _attention_width(attention: nn.Module, linears: list[tuple[str, nn.Module]]) -> int:
-    if isinstance(attention, nn.MultiheadAttention):
-        return int(attention.embed_dim)
-    first = linears[0][1] if linears else None
-    if isinstance(first, nn.Linear):
-        return int(first.in_features)
-    if first is not None and _is_hf_conv1d(first):
-        weight: torch.Tensor = first.weight  # type: ignore[assignment]
-        return int(weight.shape[0])
-    return 0
-
-
-def transformer_blocks(model: nn.Module) -> list[TransformerBlockInfo]:
-    """Every transformer block of ``model``, in module order (see the module docstring for the rules)."""
-    modules = dict(model.named_modules())
-    attentions: list[str] = []
-    for name, module in modules.items():
-        if _is_attention(module) and not any(_inside(name, a) for a in attentions):
-            attentions.append(name)
+def transformer_blocks(model: nn.Module, graph: ModelGraph | None = None) -> list[TransformerBlockInfo]:
+    """Every transformer block of ``model``, in execution order (see the module docstring for the rules)."""
+    graph = model_graph(model) if graph is None else graph
+    module_of = {name: layer.module for name, layer in graph.weights.items()}
+    ends = sorted((graph.weights[p] for p in graph.residual_ends if p in graph.weights), key=lambda la: la.order)
     blocks: list[TransformerBlockInfo] = []
-    for attention in attentions:
-        parts = attention.split(".") if attention else []
-        block = None
-        for cut in range(len(parts) - 1, -1, -1):
-            candidate = ".".join(parts[:cut])
-            if any(is_linear_like(m) and _inside(n, candidate) and not _inside(n, attention)
-                   for n, m in modules.items()):
-                block = candidate
-                break
-        if block is None or any(b.name == block for b in blocks):
+    for attention in graph.attention.values():
+        into = [la for la in ends if la.feeds == "attention" and (
+            _inside(la.module, attention.module) or _inside(attention.module, _common([la.module, attention.module]))
+        )]
+        out_proj = max(into, key=lambda la: len(_common([la.module, attention.module])), default=None)
+        if out_proj is None:
             continue
-        att_module = modules[attention]
-        att_linears = [(n, m) for n, m in modules.items() if _inside(n, attention) and is_linear_like(m)]
-        local = {n: n.rsplit(".", 1)[-1].lower() for n, _ in att_linears}
-        query = tuple(n for n, _ in att_linears if local[n] in _QUERY)
-        key = tuple(n for n, _ in att_linears if local[n] in _KEY)
-        value = tuple(n for n, _ in att_linears if local[n] in _VALUE)
-        fused = tuple(n for n, _ in att_linears if local[n] in _FUSED_QKV)
-        if isinstance(att_module, nn.MultiheadAttention):
-            fused = (attention,)
-        rest = [n for n, _ in att_linears if n not in (*query, *key, *value, *fused)]
-        mlp = [n for n, m in modules.items() if _inside(n, block) and not _inside(n, attention) and is_linear_like(m)]
-        outputs = tuple(x for x in (rest[-1] if rest else None, mlp[-1] if mlp else None) if x is not None)
-        linears = tuple(n for n, m in modules.items() if _inside(n, block)
-                        and (is_linear_like(m) or isinstance(m, nn.MultiheadAttention)))
-        norm_first = getattr(modules[block], "norm_first", None)
-        if not isinstance(norm_first, bool):
-            norm_first = _pre_ln_by_order(modules, block, attention)
-        blocks.append(TransformerBlockInfo(
-            block, attention, _attention_width(att_module, att_linears), query, key, value, fused, outputs,
-            linears, norm_first if isinstance(norm_first, bool) else None,
-        ))
+        mlp = next((la for la in ends if la.order > out_proj.order and la.feeds != "attention"), None)
+        parts = [attention.module, out_proj.module] + ([mlp.module] if mlp is not None else [])
+        block = _common(parts)
+        if block == attention.module or _inside(block, attention.module):
+            block = attention.module.rsplit(".", 1)[0] if "." in attention.module else ""
+        if any(b.name == block for b in blocks):
+            continue
+        query = tuple(dict.fromkeys(module_of[p] for p in attention.query if p in module_of))
+        key = tuple(dict.fromkeys(module_of[p] for p in attention.key if p in module_of))
+        value = tuple(dict.fromkeys(module_of[p] for p in attention.value if p in module_of))
+        fused = tuple(m for m in query if m in key)
+        if fused:
+            query, key, value = (), (), ()
+        first = attention.query[0] if attention.query else None
+        width = graph.weights[first].fans[0] if first in graph.weights else 0
+        outputs = tuple(la.module for la in (out_proj, mlp) if la is not None)
+        linears = tuple(dict.fromkeys(la.module for la in graph.weights.values()
+                                      if _inside(la.module, block) and la.op != "embedding"))
+        positions = {r.norm for r in graph.residuals if _inside(r.block, block)}
+        norm_first = True if positions == {"pre"} else False if positions == {"post"} else None
+        blocks.append(TransformerBlockInfo(block, attention.module, int(width), query, key, value, fused, outputs,
+                                           linears, norm_first))
     return blocks
-
-
-def _pre_ln_by_order(modules: dict[str, nn.Module], block: str, attention: str) -> bool | None:
-    """Pre-LN when the block's first LayerNorm (module order) comes before its attention (GPT-2 ``ln_1``,
-    timm ``norm1``); post-LN when it comes later (BERT's ``attention.output.LayerNorm``); ``None`` without one."""
-    seen_attention = False
-    for name, module in modules.items():
-        seen_attention = seen_attention or name == attention
-        if _inside(name, block) and name != block and isinstance(module, nn.LayerNorm | nn.RMSNorm):
-            return not seen_attention
-    return None
 
 
 def model_width(model: nn.Module, blocks: list[TransformerBlockInfo]) -> int | None:
@@ -182,38 +153,25 @@ class ResidualBlockInfo:
     gates: tuple[str, ...]
 
 
-def _is_norm(module: nn.Module) -> bool:
-    return isinstance(module, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm)
-
-
-def residual_blocks(model: nn.Module) -> list[ResidualBlockInfo]:
-    """Convolutional residual blocks of ``model`` (innermost matches), in module order."""
-    modules = dict(model.named_modules())
-    candidates = [
-        n for n, m in modules.items()
-        if _RESIDUAL_CLASS.search(type(m).__name__)
-        and any(isinstance(c, nn.modules.conv._ConvNd) for c in m.modules())
-        and not any(_is_attention(c) for c in m.modules())
-    ]
-    innermost = [n for n in candidates if not any(o != n and _inside(o, n) for o in candidates)]
+def residual_blocks(model: nn.Module, graph: ModelGraph | None = None) -> list[ResidualBlockInfo]:
+    """Convolutional residual blocks of ``model``, in execution order."""
+    graph = model_graph(model) if graph is None else graph
+    attention_modules = [a.module for a in graph.attention.values()]
+    norm_modules = list(dict.fromkeys(info.module for info in graph.norms.values()))
     blocks: list[ResidualBlockInfo] = []
-    for block in innermost:
+    for add in graph.residuals:
+        block = add.block
+        if any(b.name == block for b in blocks) or any(_inside(a, block) for a in attention_modules):
+            continue
+        layers = sorted((la for la in graph.weights.values() if _inside(la.module, block)), key=lambda la: la.order)
+        if not any(la.op in ("conv", "conv_transpose") for la in layers):
+            continue
+        shortcut = {graph.weights[p].module for p in add.skip_layers if p in graph.weights}
+        branch = tuple(la.module for la in layers if la.module not in shortcut)
+        norms = tuple(n for n in norm_modules if _inside(n, block) and n not in add.skip_norms)
+        module = model.get_submodule(block)
         prefix = f"{block}." if block else ""
-        shortcuts = [f"{prefix}{child}" for child, _ in modules[block].named_children() if child in _SHORTCUT]
-        branch, norms, short = [], [], []
-        for n, m in modules.items():
-            if not _inside(n, block) or n == block:
-                continue
-            is_weight = isinstance(m, nn.modules.conv._ConvNd) or is_linear_like(m)
-            if any(_inside(n, s) for s in shortcuts):
-                if is_weight:
-                    short.append(n)
-            elif is_weight:
-                branch.append(n)
-            elif _is_norm(m):
-                norms.append(n)
-        gates = tuple(f"{prefix}{local}" for local, p in modules[block].named_parameters(recurse=False)
-                      if p.numel() == 1)
+        gates = tuple(f"{prefix}{local}" for local, p in module.named_parameters(recurse=False) if p.numel() == 1)
         if len(branch) >= 2:
-            blocks.append(ResidualBlockInfo(block, tuple(branch), tuple(norms), tuple(short), gates))
+            blocks.append(ResidualBlockInfo(block, branch, norms, tuple(sorted(shortcut)), gates))
     return blocks

@@ -135,7 +135,8 @@ def initialize_model(
         decision = method_decision(site, init, bias_init)
         if decision is None:
             reason = "bias_init='keep'" if site.kind == "bias" else (
-                f"unknown parameter of {type(site.module).__name__}: left as is")
+                f"{site.role} parameter of {type(site.module).__name__}: not a layer's weight, bias or norm "
+                "(its value has a meaning of its own, or is unknown): left as is")
             skipped[site.name] = reason
         else:
             decisions.append((site, decision))

@@ -393,8 +393,8 @@ def fixup(model: nn.Module, *, seed: int | None = None) -> InitResult:
     """
     blocks = residual_blocks(model)
     if not blocks:
-        raise WeightInitError(f"Scheme 'fixup' needs residual blocks (a class named *Block/*Bottleneck/*Residual* "
-                              f"with convolutions); {type(model).__name__} has none.")
+        raise WeightInitError(f"Scheme 'fixup' needs convolutional residual blocks (a residual addition around "
+                              f"convolutions, found by tracing the forward); {type(model).__name__} has none.")
     normed = [b.name for b in blocks if any(not isinstance(dict(model.named_modules())[n], nn.Identity)
                                             for n in b.branch_norms)]
     if normed:

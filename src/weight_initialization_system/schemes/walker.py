@@ -85,6 +85,7 @@ class ParamSite:
         parametrized: whether the value is written through ``torch.nn.utils.parametrize``.
         neutral: for a normalization scale, the value at which it does not scale (1 for ``x̂·w``, 0 for
             Gemma's ``x̂·(1 + w)``), from the graph.
+        role: its role in the graph (:attr:`ModelGraph.roles <weight_initialization_system.graph.ModelGraph.roles>`).
     """
 
     name: str
@@ -97,6 +98,7 @@ class ParamSite:
     blocks: int
     parametrized: bool = False
     neutral: float = 1.0
+    role: str = "unused"
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def _site(module_name: str, module: nn.Module, local: str, tensor: torch.Tensor,
             tensor, module, local)
     blocks = gate_blocks(module, local) if kind in ("weight", "bias") else 1
     neutral = graph.neutral.get(name, 1.0) if kind == "norm_weight" else 0.0
-    return ParamSite(name, module_name, local, module, tensor, kind, fans, blocks, parametrized, neutral)
+    return ParamSite(name, module_name, local, module, tensor, kind, fans, blocks, parametrized, neutral, role)
 
 
 def iter_sites(model: nn.Module, graph: ModelGraph | None = None) -> Iterator[tuple[ParamSite, list[str]]]:
