@@ -28,6 +28,7 @@ from .._rollback import all_or_nothing
 from ..initializers import get_initializer, resolve_name
 from ..initializers._common import check_module
 from ..schemes import Decision, InitResult, ParamSite, apply_decisions, draw_seed, method_decision, select_sites
+from ..schemes.walker import model_graph
 from .loader import ConfigSource, load_config
 from .schema import ArchitectureName, Config, WeightInitializationSettings
 from .schemes import run_architecture_method
@@ -44,13 +45,22 @@ class InitializationQualityWarning(UserWarning):
 
 
 def architectures_in(model: nn.Module) -> set[ArchitectureName]:
-    """Which of transformer / cnn / rnn the model contains (attention modules, convolutions, recurrent layers)."""
+    """Which of transformer / cnn / rnn the model contains, from its traced graph (an attention, a
+    convolution, a recurrent layer); for a model that cannot be traced, from torch's own layer types."""
     check_module("model", model)
+    graph = model_graph(model)
     found: set[ArchitectureName] = set()
+    if graph.traced:
+        ops = {layer.op for uses in graph.uses.values() for layer in uses}
+        if graph.attention:
+            found.add("transformer")
+        if ops & {"conv", "conv_transpose"}:
+            found.add("cnn")
+        if ops & {"recurrent", "recurrent_input"}:
+            found.add("rnn")
+        return found
     for module in model.modules():
-        kind = type(module).__name__
-        if isinstance(module, nn.MultiheadAttention | nn.TransformerEncoderLayer | nn.TransformerDecoderLayer) \
-                or "Attention" in kind:
+        if isinstance(module, nn.MultiheadAttention):
             found.add("transformer")
         elif isinstance(module, nn.modules.conv._ConvNd):
             found.add("cnn")

@@ -13,6 +13,7 @@ from torch import nn
 
 from .._rollback import Restore, restore_all
 from ..errors import WeightInitError
+from ..graph import ModelGraph, trace
 from ..initializers._common import check_choice
 from ._select import Patterns, parent_of, select_layers
 from .parametrizations import (
@@ -78,11 +79,6 @@ class NormalizationReport:
     inserted: list[InsertedNorm] = field(default_factory=list)
 
 
-def _is_norm_layer(module: nn.Module) -> bool:
-    # Norms from other libraries (LlamaRMSNorm, T5LayerNorm, ...) are recognised by class name.
-    return isinstance(module, _NORM_LAYERS) or type(module).__name__.endswith("Norm")
-
-
 def _out_units(layer: nn.Module) -> int:
     if isinstance(layer, nn.Linear):
         return layer.out_features
@@ -104,11 +100,15 @@ def _make_norm(kind: str, layer: nn.Module) -> nn.Module:
     return nn.GroupNorm(1, units, **factory)  # type: ignore[arg-type]
 
 
-def _norm_follows(container: nn.Sequential, index: int) -> bool:
-    """Whether a norm layer comes after child ``index`` before the next covered layer (conv-relu-bn counts)."""
-    children = list(container)
-    for child in children[index + 1 :]:
-        if _is_norm_layer(child):
+def _norm_follows(graph: ModelGraph, name: str, container: nn.Sequential, index: int) -> bool:
+    """Whether the layer's output is normalized before it reaches another weight layer (conv-relu-bn counts):
+    read from the traced graph (any norm, by what it computes); for a model that cannot be traced, from the
+    torch norm layers that follow it in its ``nn.Sequential``."""
+    layer = graph.weights.get(f"{name}.weight" if name else "weight")
+    if graph.traced and layer is not None:
+        return layer.output == "norm"
+    for child in list(container)[index + 1 :]:
+        if isinstance(child, _NORM_LAYERS):
             return True
         if isinstance(child, COVERED_LAYERS):
             return False
@@ -184,12 +184,13 @@ def apply_normalization(
     if kind in ("layer_norm", "batch_norm"):
         plan: list[tuple[nn.Sequential, nn.Module, nn.Module]] = []
         refused = []
+        graph = trace(model)
         for name, layer in layers:
             parent, key = parent_of(model, name) if name else (None, "")
             if not isinstance(parent, nn.Sequential):
                 refused.append(f"{name or '<model>'} (in {type(parent).__name__ if parent is not None else 'nothing'})")
                 continue
-            if _norm_follows(parent, list(parent._modules).index(key)):
+            if _norm_follows(graph, name, parent, list(parent._modules).index(key)):
                 report.unchanged.append(name)
             else:
                 plan.append((parent, layer, _make_norm(kind, layer)))
