@@ -4,7 +4,6 @@
 """
 
 from .analysis import (
-    InitializationAnalyzer,
     analyze_weights,
     check_initialization_quality,
     gradient_flow,
@@ -17,7 +16,7 @@ from .config import dump_config, load_config
 from .data_dependent import LayerCalibration, LSUVReport, lsuv_init, weight_norm_data_init
 from .distributed import detect_tiled_shards, init_to_safetensors, materialize
 from .errors import WeightInitError
-from .facade import WeightInitializer
+from .facade import CustomInitializationSchemes, InitializationAnalyzer, WeightInitializer, WeightNormalizer
 from .initializers import (
     calculate_gain,
     compute_fans,
@@ -45,13 +44,11 @@ from .initializers import (
 )
 from .normalization import (
     NormalizationReport,
-    WeightNormalizer,
     apply_normalization,
     effective_weights,
     remove_normalization,
 )
 from .schemes import (
-    CustomInitializationSchemes,
     InitResult,
     ParamInit,
     apply_scheme,

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from weight_initialization_system.analysis import InitializationAnalyzer
+from weight_initialization_system import InitializationAnalyzer
 
 
 class Net(nn.Module):

@@ -9,7 +9,8 @@ import torch
 from analysis_models import TinyGPT, deep_net, gpt2_init
 from torch import nn
 
-from weight_initialization_system.analysis import InitializationAnalyzer, check_initialization_quality
+from weight_initialization_system import InitializationAnalyzer
+from weight_initialization_system.analysis import check_initialization_quality
 from weight_initialization_system.errors import WeightInitError
 from weight_initialization_system.initializers import kaiming_normal_, orthogonal_, xavier_normal_
 

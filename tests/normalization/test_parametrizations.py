@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from weight_initialization_system import WeightNormalizer
 from weight_initialization_system.errors import WeightInitError
 from weight_initialization_system.normalization import (
-    WeightNormalizer,
     effective_weights,
     normalization_of,
     orthogonal,

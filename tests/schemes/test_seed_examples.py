@@ -7,7 +7,8 @@ import math
 import torch
 
 from custom_model_architectures import CNNTransformerHybrid, CustomCNNModel, CustomRNNModel, CustomTransformerModel
-from weight_initialization_system.schemes import CustomInitializationSchemes, initialize_model
+from weight_initialization_system import CustomInitializationSchemes
+from weight_initialization_system.schemes import initialize_model
 
 
 def _std_within_6_sigma(weight: torch.Tensor, expected: float) -> bool:

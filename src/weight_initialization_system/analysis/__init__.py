@@ -1,7 +1,6 @@
 """Diagnostics of a model's initialization: topology, weight statistics, quality score, signal propagation,
 gradient flow, Jacobian spectrum and recommendations. Everything returns plain data; nothing prints."""
 
-from .analyzer import InitializationAnalyzer
 from .dynamics import dynamics, gradient_flow, notebook_health_score, relative_health_score, signal_propagation
 from .guardrails import detect_tiled_shards
 from .jacobian import jacobian_spectrum
@@ -14,7 +13,6 @@ from .topology import ChainLink, LayerInfo, layer_infos, trace_chains, trace_top
 __all__ = [
     "STAT_KEYS",
     "ChainLink",
-    "InitializationAnalyzer",
     "LayerGain",
     "LayerInfo",
     "Recommendation",

@@ -2,7 +2,6 @@
 insertion, and the effective weights of parametrized modules under the names users know."""
 
 from .apply import COVERED_LAYERS, InsertedNorm, NormalizationReport, NormKind, apply_normalization
-from .normalizer import WeightNormalizer
 from .parametrizations import (
     ParamNormKind,
     effective_weights,
@@ -20,7 +19,6 @@ __all__ = [
     "NormKind",
     "NormalizationReport",
     "ParamNormKind",
-    "WeightNormalizer",
     "apply_normalization",
     "effective_weights",
     "normalization_of",

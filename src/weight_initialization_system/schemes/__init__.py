@@ -1,7 +1,6 @@
 """Model-level initialization: the parameter walker, ``initialize_model``, architecture and published schemes."""
 
 from .architectures import (
-    CustomInitializationSchemes,
     cnn_initialization,
     conv_init,
     lstm_init,
@@ -17,7 +16,6 @@ from .seeding import draw_seed, keyed_generator, keyed_seed
 from .walker import Decision, ParamSite, apply_decisions, bias_decision, classify, iter_sites, select_sites
 
 __all__ = [
-    "CustomInitializationSchemes",
     "Decision",
     "InitResult",
     "ParamInit",

@@ -25,7 +25,6 @@ from .result import InitResult
 from .walker import Decision, ParamSite, norm_decision
 
 __all__ = [
-    "CustomInitializationSchemes",
     "cnn_initialization",
     "conv_init",
     "lstm_bias_",
@@ -339,11 +338,3 @@ lstm_init = rnn_initialization
 conv_init = cnn_initialization
 #: ``WeightInitializer.transformer_init``: :func:`transformer_initialization`.
 transformer_init = transformer_initialization
-
-
-class CustomInitializationSchemes:
-    """The seed's architecture-specific schemes, as static methods (see the functions for the formulas)."""
-
-    transformer_initialization = staticmethod(transformer_initialization)
-    cnn_initialization = staticmethod(cnn_initialization)
-    rnn_initialization = staticmethod(rnn_initialization)
