@@ -29,7 +29,7 @@ from tests.graph import families as fam  # noqa: E402
 from weight_initialization_system.models import CustomCNNModel, CustomRNNModel, CustomTransformerModel  # noqa: E402
 from weight_initialization_system.schemes import apply_scheme  # noqa: E402
 
-__all__ = ["CASES", "Case"]
+__all__ = ["CASES", "Case", "plain_stack"]
 
 BATCH = 64  # vectors and sequences of vectors
 TOKEN_BATCH = 8  # x 8 tokens = 64 token positions
@@ -107,17 +107,21 @@ def _scaled(build: Callable[[], nn.Module], factors: dict[str, float]) -> Callab
     return make
 
 
-def _seeded(make: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+def _seeded(make: Callable[[], nn.Module], seed: int = 0) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         return make().eval()
 
     return build
 
 
-def _stack(depth: int, width: int, act: Callable[[], nn.Module], init: Callable[[torch.Tensor], Any], *,
-           zero_bias: bool = True, bias: float | None = None) -> Callable[[], nn.Module]:
-    """``depth`` square Linear+φ layers and a 10-way readout; biases 0 (as in He et al. 2015), or ``bias``."""
+def plain_stack(depth: int, width: int, act: Callable[[], nn.Module], init: Callable[[torch.Tensor], Any], *,
+                bias: float = 0.0, bias_std: float = 0.0, seed: int = 0) -> Callable[[], nn.Module]:
+    """A builder of ``depth`` square ``Linear → φ`` layers and a 10-way readout (the signal-propagation setting).
+
+    Biases are ``bias`` (0: as He et al. 2015, which keeps a ReLU stack positively homogeneous), plus
+    ``N(0, bias_std²)`` noise (the σ_b of Poole et al. 2016).
+    """
 
     def make() -> nn.Module:
         layers: list[nn.Module] = []
@@ -125,15 +129,15 @@ def _stack(depth: int, width: int, act: Callable[[], nn.Module], init: Callable[
             linear = nn.Linear(width, width)
             with torch.no_grad():
                 init(linear.weight)
-                if bias is not None:
+                if bias_std > 0:
+                    linear.bias.normal_(bias, bias_std)
+                else:
                     linear.bias.fill_(bias)
-                elif zero_bias:
-                    linear.bias.zero_()
             layers += [linear, act()]
         layers.append(nn.Linear(width, 10))
         return nn.Sequential(*layers)
 
-    return _seeded(make)
+    return _seeded(make, seed)
 
 
 def _kaiming(w: torch.Tensor) -> None:
@@ -267,7 +271,7 @@ def _hf_case(name: str) -> Case:
                 "healthy", optimizer=_HF_OPT, vocab=fam.VOCAB if name in _LM_FAMILIES else None, source="hf")
 
 
-_RELU_W = _stack(8, NARROW, nn.ReLU, _kaiming)
+_RELU_W = plain_stack(8, NARROW, nn.ReLU, _kaiming)
 _LLAMA4 = _llama(4)
 _OURS4 = _our_transformer("gpt2", layers=4)
 
@@ -285,13 +289,13 @@ HEALTHY: list[Case] = [
          optimizer="SGD momentum"),
     Case("ours:CustomRNN[orthogonal W_hh]", _lstm(), _sequence, "none (orthogonal W_hh)", "healthy",
          optimizer="Adam; clip gradients"),
-    Case("mlp:tanh orthogonal σw=1 L30", _stack(30, WIDE, nn.Tanh, nn.init.orthogonal_), _vectors(WIDE),
+    Case("mlp:tanh orthogonal σw=1 L30", plain_stack(30, WIDE, nn.Tanh, nn.init.orthogonal_), _vectors(WIDE),
          "none (critical tanh, Pennington et al. 2017)", "healthy", optimizer="SGD"),
-    Case("mlp:tanh N(0,1/n) L30", _stack(30, WIDE, nn.Tanh, _normal(WIDE**-0.5)), _vectors(WIDE),
+    Case("mlp:tanh N(0,1/n) L30", plain_stack(30, WIDE, nn.Tanh, _normal(WIDE**-0.5)), _vectors(WIDE),
          "none (critical tanh σw=1, σb=0; Poole et al. 2016)", "healthy", optimizer="SGD"),
-    Case("mlp:SELU LeCun L30", _stack(30, WIDE, nn.SELU, _normal(WIDE**-0.5)), _vectors(WIDE),
+    Case("mlp:SELU LeCun L30", plain_stack(30, WIDE, nn.SELU, _normal(WIDE**-0.5)), _vectors(WIDE),
          "none (Klambauer et al. 2017)", "healthy", optimizer="SGD"),
-    Case("mlp:ReLU Kaiming L30", _stack(30, WIDE, nn.ReLU, _kaiming), _vectors(WIDE), "none (He et al. 2015)",
+    Case("mlp:ReLU Kaiming L30", plain_stack(30, WIDE, nn.ReLU, _kaiming), _vectors(WIDE), "none (He et al. 2015)",
          "healthy", optimizer="SGD"),
 ]
 
@@ -322,27 +326,27 @@ FAULTY: list[Case] = [
          "embedding ×50 (std 1) feeding pre-norm blocks", "healthy", "model.embed_tokens",
          "the embeddings dominate the residual stream; harmless for the signal", vocab=fam.VOCAB, source="hf"),
     # compounding per-layer bias
-    Case("mlp:ReLU L50 Kaiming ×1.08", _stack(50, WIDE, nn.ReLU, _kaiming_times(1.08)), _vectors(WIDE),
+    Case("mlp:ReLU L50 Kaiming ×1.08", plain_stack(50, WIDE, nn.ReLU, _kaiming_times(1.08)), _vectors(WIDE),
          "every layer ×1.08 (1.08^50 = 47)", "exploding", optimizer="loss and gradients 47×-2200× too large"),
-    Case("mlp:ReLU L50 Kaiming ×0.92", _stack(50, WIDE, nn.ReLU, _kaiming_times(0.92)), _vectors(WIDE),
+    Case("mlp:ReLU L50 Kaiming ×0.92", plain_stack(50, WIDE, nn.ReLU, _kaiming_times(0.92)), _vectors(WIDE),
          "every layer ×0.92 (0.92^50 = 0.016)", "vanishing", optimizer="SGD stalls; Adam rescales per parameter"),
-    Case("mlp:ReLU L30 Xavier", _stack(30, WIDE, nn.ReLU, nn.init.xavier_normal_), _vectors(WIDE),
+    Case("mlp:ReLU L30 Xavier", plain_stack(30, WIDE, nn.ReLU, nn.init.xavier_normal_), _vectors(WIDE),
          "Xavier on ReLU (2^-15 in std; He et al. 2015)", "vanishing", optimizer="SGD stalls"),
-    Case("mlp:ReLU L30 N(0,1)", _stack(30, WIDE, nn.ReLU, _normal(1.0)), _vectors(WIDE),
+    Case("mlp:ReLU L30 N(0,1)", plain_stack(30, WIDE, nn.ReLU, _normal(1.0)), _vectors(WIDE),
          "N(0,1) weights (√(n/2) per layer)", "exploding", optimizer="diverges"),
-    Case("mlp:tanh L30 N(0,1)", _stack(30, WIDE, nn.Tanh, _normal(1.0)), _vectors(WIDE),
+    Case("mlp:tanh L30 N(0,1)", plain_stack(30, WIDE, nn.Tanh, _normal(1.0)), _vectors(WIDE),
          "N(0,1) weights on tanh (σw = 16)", "chaotic", optimizer="gradients explode, the forward signal does not"),
-    Case("mlp:tanh L30 σw=4", _stack(30, WIDE, nn.Tanh, _normal(4 * WIDE**-0.5)), _vectors(WIDE),
+    Case("mlp:tanh L30 σw=4", plain_stack(30, WIDE, nn.Tanh, _normal(4 * WIDE**-0.5)), _vectors(WIDE),
          "σw = 4 (Poole et al. 2016: chaotic phase)", "chaotic", optimizer="gradients explode"),
-    Case("mlp:tanh L30 orthogonal gain 5/3", _stack(30, WIDE, nn.Tanh, lambda w: nn.init.orthogonal_(w, 5 / 3)),
+    Case("mlp:tanh L30 orthogonal gain 5/3", plain_stack(30, WIDE, nn.Tanh, lambda w: nn.init.orthogonal_(w, 5 / 3)),
          _vectors(WIDE), "orthogonal ×5/3 (torch's tanh gain) at depth 30", None,
          optimizer="mildly chaotic (χ > 1) -- measure"),
-    Case("mlp:tanh L3 N(0,1)", _stack(3, NARROW, nn.Tanh, _normal(1.0)), _vectors(NARROW),
+    Case("mlp:tanh L3 N(0,1)", plain_stack(3, NARROW, nn.Tanh, _normal(1.0)), _vectors(NARROW),
          "N(0,1) weights on a shallow tanh net", "saturated", optimizer="tanh' ≈ 0: slow start"),
-    Case("mlp:sigmoid L20 Xavier", _stack(20, NARROW, nn.Sigmoid, nn.init.xavier_normal_, zero_bias=False),
+    Case("mlp:sigmoid L20 Xavier", plain_stack(20, NARROW, nn.Sigmoid, nn.init.xavier_normal_),
          _vectors(NARROW), "sigmoid with Xavier (χ = 1/16 per layer; Glorot & Bengio 2010)", "collapsed",
          optimizer="only the last layers learn"),
-    Case("mlp:ReLU L8 Kaiming, bias −3", _stack(8, NARROW, nn.ReLU, _kaiming, bias=-3.0), _vectors(NARROW),
+    Case("mlp:ReLU L8 Kaiming, bias −3", plain_stack(8, NARROW, nn.ReLU, _kaiming, bias=-3.0), _vectors(NARROW),
          "every bias −3 (units off for every input)", "dead", optimizer="no gradient reaches dead units"),
     # recurrent
     Case("ours:CustomRNN, W_hh ×10", _lstm(10.0), _sequence, "orthogonal W_hh ×10", None,
@@ -361,7 +365,7 @@ FAULTY: list[Case] = [
          "zero first layer (output independent of the input)", "collapsed", _linear_index(0),
          "the first layer gets no gradient"),
     Case("hf:gpt2, tied embedding N(0,1)", _gpt2_tied_normal, lambda: _rebatch(fam.GPT2.positional(), TOKEN_BATCH),
-         "tied wte/lm_head drawn N(0,1)", "exploding", "lm_head", "initial loss ≫ log V",
+         "tied wte/lm_head drawn N(0,1)", "exploding", "transformer.wte", "initial loss ≫ log V",
          vocab=fam.VOCAB, source="hf"),
 ]
 

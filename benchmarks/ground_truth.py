@@ -13,8 +13,8 @@ Measured
   normalization layer or gated recurrent layer (whose output its gates bound) called before the readout,
   else at ``x``. ``F_full`` = RMS(y) / RMS(x), whatever lies between (reported only).
 * ``J``: the Jacobian of ``y`` with respect to each input ``x_g``, probed by one vector-Jacobian product with
-  ``u ~ N(0, I)`` (``E‖Jᵀu‖² = ‖J‖_F²``). ``msv_g = ‖J_g‖_F² / N_y`` is the mean squared singular value per
-  output dimension (= over ``min(D_in, D_out)`` when the map contracts), and
+  ``u ~ N(0, I)`` (``E‖Jᵀu‖² = ‖J‖_F²``). ``msv_g = ‖J_gᵀu‖² / ‖u‖² ≈ ‖J_g‖_F² / N_y`` is the mean squared
+  singular value per output dimension (= over ``min(D_in, D_out)`` when the map contracts), and
   ``K² = Σ_g msv_g · RMS(x_g)² / RMS(y)²`` how much a relative perturbation of the inputs grows relative to the
   signal: 1 for any linear or positively homogeneous map, ``∏_l χ_l`` over depth for a deep network
   (Poole et al. 2016; Schoenholz et al. 2017).
@@ -359,8 +359,9 @@ def measure(model: nn.Module, sample: Sequence[Any], *, vocab: int | None = None
         input_grads, weight_grads = grads[:len(inputs)], grads[len(inputs):]
         squares = [float(g.double().pow(2).sum()) if g is not None else 0.0 for g in input_grads]
         m.jacobian_zero = sum(squares) == 0.0
-        m.msv = squares[0] / y.numel()
-        m.k2 = sum(sq / y.numel() * _rms(t) ** 2 for sq, t in zip(squares, inputs, strict=True))
+        u_sq = float(u.double().pow(2).sum())  # self-normalized: exact for an orthogonal J
+        m.msv = squares[0] / u_sq
+        m.k2 = sum(sq / u_sq * _rms(t) ** 2 for sq, t in zip(squares, inputs, strict=True))
         m.k2 = m.k2 / m.last_hidden_rms**2 if m.last_hidden_rms > 0 else math.inf
         m.gradient_norms = {n: float(g.norm()) if g is not None else 0.0
                             for n, g in zip(params, weight_grads, strict=True)}
