@@ -32,7 +32,8 @@ when it exists) maps to itself when its word is in the vocabulary, else to ``oth
 * exact: the same word;
 * family: the same among {healthy}, {vanishing, collapsed, dead, saturated} (the signal or its gradient dies),
   {exploding, chaotic} (it grows), {inconsistent}, {broken};
-* detection: faulty vs healthy. A false alarm is a healthy model called faulty; a miss the reverse.
+* detection: faulty vs healthy. A false alarm is a healthy model called faulty; a miss the reverse. A verdict
+  that raised (``other:error``) is wrong in every grade.
 
 For faults with a layer (planted, or named by the measurement), whether our warnings quote that layer
 (``'layer'`` or ``'layer.weight'``) and how many other layers they quote; for a planted change that measures
@@ -70,6 +71,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "diagnosis_accuracy.json
 FAMILY = {"healthy": "healthy", "vanishing": "shrinks", "collapsed": "shrinks", "dead": "shrinks",
           "saturated": "shrinks", "exploding": "grows", "chaotic": "grows", "inconsistent": "inconsistent",
           "broken": "broken"}
+ERROR = "other:error"
 _QUOTED = re.compile(r"['\"`]([^'\"`]+)['\"`]")
 
 
@@ -95,10 +97,10 @@ def _names(text: str, layer: str) -> bool:
     return any(q == layer or q.startswith(layer + ".") for q in _QUOTED.findall(text))
 
 
-def _others(text: str, layer: str) -> int:
-    """How many other layers ``text`` quotes (a parameter's trailing ``.weight``/``.bias`` dropped)."""
-    quoted = {re.sub(r"\.(weight|bias)$", "", q) for q in _QUOTED.findall(text)}
-    return len({q for q in quoted if q != layer and not q.startswith(layer + ".") and not q.startswith("ERROR")})
+def _others(text: str, layer: str, modules: set[str]) -> int:
+    """How many other layers of the model ``text`` quotes (by module or parameter name)."""
+    quoted = {q.rsplit(".", 1)[0] if q not in modules else q for q in _QUOTED.findall(text)}
+    return len({q for q in quoted if q in modules and q != layer and not q.startswith(layer + ".")})
 
 
 def _diagnose_verdict(result: Any) -> tuple[str, str]:
@@ -132,20 +134,21 @@ def _run_case(case: Case, diagnose: Any) -> dict[str, Any]:
         "truth_seconds": truth_s,
     }
     layer = case.layer if case.layer is not None else verdict.layer
+    modules = {name for name, _ in model.named_modules() if name}
     row["layer"] = layer
     if layer is not None:
         row["quality"]["names_layer"] = _names(ours_text, layer)
-        row["quality"]["other_layers_named"] = _others(ours_text, layer)
+        row["quality"]["other_layers_named"] = _others(ours_text, layer, modules)
     if diagnose is not None:
         start = time.perf_counter()
         try:
             word, text = _diagnose_verdict(diagnose(model, sample=sample))
         except Exception as error:  # a crash is a verdict too
-            word, text = "other:error", f"{type(error).__name__}: {error}"
+            word, text = ERROR, f"{type(error).__name__}: {error}"
         row["diagnose"] = {"diagnosis": word, "text": text[:4000], "seconds": time.perf_counter() - start}
         if layer is not None:
             row["diagnose"]["names_layer"] = _names(text, layer)
-            row["diagnose"]["other_layers_named"] = _others(text, layer)
+            row["diagnose"]["other_layers_named"] = _others(text, layer, modules)
     return row
 
 
@@ -161,13 +164,15 @@ def _grade(rows: list[dict[str, Any]], column: str) -> dict[str, Any]:
         "cases": len(pairs),
         "exact": sum(t == p for t, p in pairs) / n,
         "family": sum(FAMILY.get(t) == FAMILY.get(p) for t, p in pairs) / n,
-        "detection": sum((t == "healthy") == (p == "healthy") for t, p in pairs) / n,
+        "detection": sum((t == "healthy") == (p == "healthy") and p != ERROR for t, p in pairs) / n,
+        "errors": [r["case"] for r in rows if column in r and r[column]["diagnosis"] == ERROR],
         "confusion": {t: dict(c) for t, c in confusion.items()},
         "false_alarms": [r["case"] for r in rows if column in r and r["truth"] == "healthy"
                          and r[column]["diagnosis"] != "healthy"],
         "misses": [r["case"] for r in rows if column in r and r["truth"] != "healthy"
                    and r[column]["diagnosis"] == "healthy"],
         "wrong_kind": [r["case"] for r in rows if column in r and "healthy" not in (r["truth"], r[column]["diagnosis"])
+                       and r[column]["diagnosis"] != ERROR
                        and FAMILY.get(r["truth"]) != FAMILY.get(r[column]["diagnosis"])],
         "layer_named": {r["case"]: r[column]["names_layer"] for r in located},
         "other_layers_named": {r["case"]: r[column]["other_layers_named"] for r in located},
@@ -217,6 +222,8 @@ def main() -> None:
         print(f"false alarms ({len(g['false_alarms'])}): {', '.join(g['false_alarms']) or '-'}")
         print(f"misses ({len(g['misses'])}): {', '.join(g['misses']) or '-'}")
         print(f"wrong kind ({len(g['wrong_kind'])}): {', '.join(g['wrong_kind']) or '-'}")
+        if g["errors"]:
+            print(f"raised ({len(g['errors'])}): {', '.join(g['errors'])}")
         named, others = g["layer_named"], g["other_layers_named"]
         print(f"faulty layer named in {sum(named.values())}/{len(named)} located faults (other layers quoted): "
               + ", ".join(f"{k} {'yes' if v else 'NO'} ({others[k]})" for k, v in named.items()))
