@@ -28,9 +28,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("deberta-v2", "norms"): "encoder.LayerNorm normalizes rel_embeddings, a parameter-only computation",
     ("deberta-v2", "attention_scale"): "the logits are divided by a tensor (torch.sqrt(scale)), not a Python scalar",
     ("deberta-v2", "scale_invariant"): "rel_embeddings reach a norm only as a parameter-only computation",
-    ("falcon", "residual_ends"): "Falcon's parallel block is not yet found (attention and MLP outputs summed "
-                                 "before the residual through its dropout_add helper)",
-    ("falcon", "norm_position"): "no residual addition found in the block (see residual_ends)",
     ("roberta", "embeddings"): "position ids are computed from input_ids (cumsum over the padding mask): read as "
                                "token ids",
     ("rwkv", "residual_ends"): "the feed-forward output is gated elementwise by sigmoid(receptance): the walk back "

@@ -99,6 +99,10 @@ class WeightLayer:
             operations), ``norm``, ``residual`` (a skip connection), ``add`` (another sum), ``output``,
             ``other``.
         output_activation: the nearest nonlinearity applied to its output.
+        sink: where its signal ends up, following it through activations, gates and further weight layers:
+            ``residual`` (added to a skip connection), ``norm``, ``attention`` (the logits of a softmax: q and
+            k), ``output`` or ``other``. A layer whose sink is not ``other`` cannot make the signal vanish by
+            being small (its scale sets a branch's or the logits' size, or is normalized away).
         order: index in execution order among weight layers.
         bias: the bias added by the same operation, if any.
         module_scope: the innermost module running when it was used.
@@ -118,6 +122,7 @@ class WeightLayer:
     previous: str | None
     output: str
     output_activation: Activation | None
+    sink: str
     order: int
     bias: str | None
     module_scope: str
@@ -650,6 +655,39 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
                 frontier.extend(users[j])
         return None
 
+    def is_score(i: int) -> bool:
+        """A q·k product (through shape operations and scalings, into a softmax)."""
+        return nodes[i].kind == "matmul" and value_operand(i) is None and feeds_softmax(i)
+
+    def sink_of(i: int) -> str:
+        frontier, seen = [i], set()
+        found: list[tuple[int, str]] = []
+        while frontier:
+            j = frontier.pop()
+            for u in users[j]:
+                if u in seen:
+                    continue
+                seen.add(u)
+                node = nodes[u]
+                if u == output_node.index:
+                    found.append((u, "output"))
+                elif node.kind == "norm":
+                    found.append((u, "norm"))
+                elif node.kind == "add" and residual_candidate(u):
+                    found.append((u, "residual"))
+                elif node.kind == "sdpa" and value_operand(u) != j or is_score(u) or node.kind == "softmax":
+                    found.append((u, "attention"))
+                else:
+                    frontier.append(u)
+        return min(found)[1] if found else "other"
+
+    def residual_candidate(u: int) -> bool:
+        node = nodes[u]
+        if len(node.inputs) < 2 or any(nodes[k].shape != node.shape for k in node.inputs) or feeds_softmax(u):
+            return False
+        depths = [wdepth[k] for k in node.inputs]
+        return min(depths) < max(depths)
+
     # ---- weight layers ------------------------------------------------------------------------------
     order = 0
     for node in nodes:
@@ -662,6 +700,7 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
         bias = next((ref.names[0] for role, ref, _ in roles if role == "bias"), None)
         is_first = max((wdepth[j] for j in node.inputs), default=0) == 0
         end, out_act = output_of(node.index)
+        sink = sink_of(node.index)
         prev = previous(node.index)
         last = not has_weight_below(node.index)
         in_proj = next((ref.names[0] for role, ref, _ in roles if role == "attention_in"), None)
@@ -699,6 +738,7 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
                 last=last, previous=in_proj if role == "attention_out" else prev,
                 output="weight" if role == "attention_in" else end,
                 output_activation=None if role == "attention_in" else out_act,
+                sink="residual" if role == "attention_in" and sink == "other" else sink,
                 order=order, bias=bias, module_scope=node.module,
             )
             order += 1

@@ -135,6 +135,7 @@ class Recorder(TorchFunctionMode):
         self.keep: list[torch.Tensor] = []
         self.scope: list[str] = []
         self.starts: list[int] = []
+        self.entry: list[list[int]] = []
         self.names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
         #: leaf modules whose whole forward was one activation or normalization call: name -> node index
         self.leaf_calls: dict[str, int] = {}
@@ -181,6 +182,10 @@ class Recorder(TorchFunctionMode):
                 params.append((pos, self.param_of[id(t)]))
         if method_name(func) in _CONSTANT_NAMES:  # zeros_like(x) carries x's shape, not its values
             return out
+        name = method_name(func)
+        if isinstance(out, torch.Tensor) and not (name.endswith("_") or name.startswith("__i")) and any(
+                out is t for _, t in _operands(args, kwargs)):
+            return out  # x.to(x.dtype), x.contiguous() on a contiguous x: the same tensor, the same value
         if not inputs and params and call_kind(func, 0, True) != ("weight", "embedding"):
             # computed from parameters (and indices: one expert of a bank, ``w[expert_idx]``)
             self._derive(func, args, kwargs, out, params)
@@ -230,10 +235,13 @@ class Recorder(TorchFunctionMode):
     def pre_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         self.scope.append(self.names.get(id(module), ""))
         self.starts.append(len(self.nodes))
+        # the producers of its inputs now: an op inside may return the same tensor object (``x.to(x.dtype)``)
+        self.entry.append([self.producer[id(t)] for _, t in _operands(args, kwargs) if id(t) in self.producer])
 
     def post_hook(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:
         name = self.scope.pop()
         start = self.starts.pop()
+        entry = self.entry.pop()
         if module is self.model or next(module.children(), None) is not None or not isinstance(out, torch.Tensor):
             return
         inside = self.nodes[start:]
@@ -243,11 +251,10 @@ class Recorder(TorchFunctionMode):
             if inside[0].kind != "transparent":
                 self.leaf_calls[name] = inside[0].index
             return
-        signal_in = [self.producer[id(t)] for _, t in _operands(args, kwargs)
-                     if id(t) in self.producer and self.nodes[self.producer[id(t)]].signal]
+        signal_in = [i for i in entry if self.nodes[i].signal]
         if not signal_in:
             return
-        first_in = next(t for _, t in _operands(args, kwargs) if id(t) in self.producer)
+        first_in = next(t for _, t in _operands(args, kwargs) if isinstance(t, torch.Tensor))
         self.add("module", name, [self.producer[id(out)]], [], [], out, True,
                  {"module_inputs": list(dict.fromkeys(signal_in)), "in_shape": tuple(first_in.shape), "start": start,
                   "dtype": out.dtype})
