@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from analysis_models import TinyGPT, deep_net, gpt2_init
 from torch import nn
 
+from weight_initialization_system import InitializationAnalyzer
 from weight_initialization_system.analysis import (
-    InitializationAnalyzer,
     gradient_flow,
     jacobian_spectrum,
     notebook_health_score,

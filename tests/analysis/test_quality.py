@@ -63,7 +63,9 @@ def test_gpt2_scheme_on_a_transformer_scores_healthy_like_the_seed_test() -> Non
 @pytest.mark.parametrize("factor", [10.0, 0.1])
 def test_a_scale_error_on_any_transformer_layer_is_flagged_by_name(factor: float) -> None:
     model = gpt2_init(TinyGPT(layers=3))
-    weights = [n for n, p in model.named_parameters() if p.dim() >= 2]
+    # every hidden weight matrix; the readout has no peer, and ×10 / ×0.1 on it keeps the initial loss within
+    # log V + 1 on this model (the diagnosis benchmark's rule for a language model), so it is no fault here
+    weights = [n for n, p in model.named_parameters() if p.dim() >= 2 and n != "head.weight"]
     params = dict(model.named_parameters())
     for name in weights:
         with torch.no_grad():

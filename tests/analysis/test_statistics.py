@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils import parametrizations
 
+from weight_initialization_system import InitializationAnalyzer
 from weight_initialization_system.analysis import (
     STAT_KEYS,
-    InitializationAnalyzer,
     analyze_weights,
     spectral_norm,
     tensor_stats,

@@ -12,8 +12,8 @@ import torch
 from faults import assert_same_model, model_snapshot
 from torch import nn
 
+from weight_initialization_system import InitializationAnalyzer
 from weight_initialization_system.analysis import (
-    InitializationAnalyzer,
     analyze_weights,
     check_initialization_quality,
     dynamics,

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from weight_initialization_system import CustomInitializationSchemes
 from weight_initialization_system.errors import WeightInitError
 from weight_initialization_system.models import (
     CNNTransformerHybrid,
@@ -16,7 +17,6 @@ from weight_initialization_system.models import (
     CustomTransformerModel,
 )
 from weight_initialization_system.schemes.architectures import (
-    CustomInitializationSchemes,
     cnn_initialization,
     conv_init,
     lstm_init,

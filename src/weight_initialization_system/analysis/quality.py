@@ -57,7 +57,8 @@ from .topology import ChainLink, LayerInfo, trace_chains
 
 __all__ = ["LayerGain", "check_initialization_quality", "layer_gains"]
 
-_UNJUDGED = ("Embedding", "EmbeddingBag", "RNN", "LSTM", "GRU")
+#: Weight operations not judged by ``χ``: embeddings (a lookup, not a sum over fan-in) and recurrent layers.
+_UNJUDGED = ("embedding", "recurrent", "recurrent_input")
 _ACT_LABEL = {None: "a linear input", "relu": "ReLU", "leaky_relu": "leaky ReLU", "tanh": "tanh",
               "sigmoid": "sigmoid", "gelu": "GELU", "silu": "SiLU", "selu": "SELU", "elu": "ELU"}
 
@@ -90,19 +91,10 @@ class LayerGain:
 
 
 def _terminal_two_sided(infos: dict[str, LayerInfo], links: dict[str, ChainLink]) -> dict[str, bool]:
-    """Whether shrinking counts: not when the chain ends in a norm, a residual sum or attention logits (q and
-    k set how sharp the softmax is, not the signal's size), nor for an output layer."""
-    successors: dict[str, list[str]] = {}
-    for name, link in links.items():
-        if link.prev is not None:
-            successors.setdefault(link.prev, []).append(name)
-    terminal: dict[str, set[str]] = {}
-    for name in reversed(list(infos)):
-        end = links[name].end
-        nxt = successors.get(name, [])
-        terminal[name] = set().union(*(terminal.get(s, {"other"}) for s in nxt)) if end == "weight" and nxt \
-            else {end}
-    return {name: links[name].end != "output" and not terminal[name] <= {"residual", "norm", "attention"}
+    """Whether shrinking counts: only when the layer's signal ends up nowhere that resets or absorbs its
+    scale — not in a norm, a residual sum (a small branch is a deliberate choice: GPT-2, ReZero, Fixup) or
+    attention logits (q and k set how sharp the softmax is) — and not for the output layer itself."""
+    return {name: links[name].end != "output" and links[name].sink not in ("residual", "norm", "attention")
             for name in infos}
 
 
@@ -111,6 +103,11 @@ def layer_gains(model: nn.Module, stats: dict[str, dict[str, float]] | None = No
     """Mean-field gain ``χ_l`` and its compounding ``P_l`` for every weight layer, in execution order."""
     stats = analyze_weights(model, spectral=False) if stats is None else stats
     infos, links = trace_chains(model)
+    return _gains(infos, links, stats)
+
+
+def _gains(infos: dict[str, LayerInfo], links: dict[str, ChainLink],
+           stats: dict[str, dict[str, float]]) -> dict[str, LayerGain]:
     two_sided = _terminal_two_sided(infos, links)
     q_out: dict[str, float] = {}
     compounded: dict[str, float] = {}
@@ -122,9 +119,10 @@ def layer_gains(model: nn.Module, stats: dict[str, dict[str, float]] | None = No
         link = links[name]
         q_in = q_out.get(link.prev, 1.0) if link.prev is not None else 1.0
         second = math.nan if st is None else st["mean"] ** 2 + st["std"] ** 2 * (1 - 1 / max(st["numel"], 2))
-        judged = st is not None and info.module_type not in _UNJUDGED and math.isfinite(second) and second > 0
+        judged = st is not None and link.op not in _UNJUDGED and not link.scale_invariant \
+            and math.isfinite(second) and second > 0
         if not judged:
-            q_out[name] = second if info.module_type.startswith("Embedding") and math.isfinite(second) else 1.0
+            q_out[name] = second if link.op == "embedding" and math.isfinite(second) else 1.0
             compounded[name] = compounded.get(link.prev, 0.0) if link.prev is not None else 0.0
             position[name] = position.get(link.prev, 0) if link.prev is not None else 0
             gains[name] = LayerGain(name, weight, 0.0, compounded[name], position[name], math.nan, q_in,
@@ -142,10 +140,11 @@ def layer_gains(model: nn.Module, stats: dict[str, dict[str, float]] | None = No
     return gains
 
 
-def _peer_key(info: LayerInfo) -> tuple[Any, ...]:
-    family = "dense" if info.module_type in ("Linear", "NonDynamicallyQuantizableLinear", "MultiheadAttention",
-                                             "Conv1D", "Bilinear") else info.module_type
-    return (family, info.fans[0], info.input_activation, info.input_activation_param, info.residual_branch)
+def _peer_key(info: LayerInfo, link: ChainLink) -> tuple[Any, ...]:
+    """Layers with the same role in the graph: the same operation, fan-in, input nonlinearity, residual
+    position, sink and readout flag (a 10-way readout is nobody's peer)."""
+    return (link.op, info.fans[0], info.input_activation, info.input_activation_param, info.residual_branch,
+            link.sink, link.readout)
 
 
 def _fmt(x: float) -> str:
@@ -187,8 +186,8 @@ def check_initialization_quality(
     if target_std is not None:
         positive("target_std", target_std)
     stats = analyze_weights(model) if stats is None else stats
-    infos, _ = trace_chains(model)
-    gains = layer_gains(model, stats)
+    infos, links = trace_chains(model)  # one trace for the whole check
+    gains = _gains(infos, links, stats)
     scale = math.log1p(tolerance)
 
     layer_of: dict[str, LayerInfo] = {w: info for info in infos.values() for w in info.weight_names}
@@ -196,8 +195,9 @@ def check_initialization_quality(
     for layer in infos.values():
         w = layer.weight_names[0]
         st = stats.get(w)
-        if st is not None and st["std"] > 0 and st["nan_count"] == 0 and st["inf_count"] == 0:
-            groups.setdefault(_peer_key(layer), []).append(w)
+        if st is not None and st["std"] > 0 and st["nan_count"] == 0 and st["inf_count"] == 0 \
+                and not links[layer.name].scale_invariant:  # its scale is normalized away: no peer to match
+            groups.setdefault(_peer_key(layer, links[layer.name]), []).append(w)
 
     scores: dict[str, dict[str, Any]] = {}
     any_nonfinite = False
@@ -262,7 +262,7 @@ def check_initialization_quality(
                     trend = "exploding" if raw > 0 else "vanishing"
                     warnings.append(f"{label}: {trend}: the signal std compounds to {math.exp(raw):.2g}× "
                                     "along its chain of layers without normalization")
-            peers = groups.get(_peer_key(info), [])
+            peers = groups.get(_peer_key(info, links[info.name]), [])
             if len(peers) >= 2 and name in peers:
                 median = pystats.median(math.log(stats[p]["std"]) for p in peers)
                 pi = math.log(st["std"]) - median
@@ -311,12 +311,24 @@ def _chain_deviation(gain: LayerGain) -> float:
     return dev / math.sqrt(max(gain.chain_position, 1))
 
 
+#: A chain is exploding/vanishing when its compounded gain ``∏ χ_l`` -- the mean squared singular value of
+#: its Jacobian -- leaves [10⁻³, 10³], however the change is spread over depth: a bias of x1.08 per layer
+#: compounds to χ ≈ 2e3 over 50 layers. (In log-std units: ½ log 10³.)
+_COMPOUND_LIMIT = 0.5 * math.log(1e3)
+
+
+def _compounded_deviation(gain: LayerGain) -> float:
+    """``dev(P_l)`` without depth normalization: the chain's total change of the signal's std (log units)."""
+    return abs(gain.compounded) if gain.two_sided else max(0.0, gain.compounded)
+
+
 def _diagnosis(scores: dict[str, dict[str, Any]], gains: dict[str, LayerGain], scale: float, broken: bool) -> str:
     if broken:
         return "broken"
     judged = [g for g in gains.values() if g.judged]
-    worst = max(judged, key=_chain_deviation, default=None)
-    if worst is not None and _chain_deviation(worst) > 2 * scale:
+    worst = max(judged, key=_compounded_deviation, default=None)
+    if worst is not None and (_compounded_deviation(worst) > _COMPOUND_LIMIT
+                              or _chain_deviation(worst) > 2 * scale):
         return "exploding" if worst.compounded > 0 else "vanishing"
     if any(s["deviation"] > scale for s in scores.values()):
         return "inconsistent"

@@ -71,10 +71,17 @@ class ChainLink:
     normalization, no addition), ``None`` when the input is normalized, a sum, or the raw input. ``end`` says
     where this layer's output goes: ``"weight"`` (straight into another weight layer), ``"norm"``,
     ``"residual"`` (added to a skip connection), ``"add"`` (another sum), ``"output"`` or ``"other"``.
+    ``sink`` is where the signal ends up through further layers (see
+    :attr:`~weight_initialization_system.graph.WeightLayer.sink`), ``scale_invariant`` that its output only
+    feeds normalizations, ``op`` the weight operation, ``readout`` that it produces the model's output.
     """
 
     prev: str | None
     end: str
+    sink: str = "other"
+    scale_invariant: bool = False
+    op: str = "linear"
+    readout: bool = False
 
 
 def layer_infos(model: nn.Module, graph: ModelGraph) -> tuple[dict[str, LayerInfo], dict[str, ChainLink]]:
@@ -111,7 +118,9 @@ def layer_infos(model: nn.Module, graph: ModelGraph) -> tuple[dict[str, LayerInf
             is_first=layer.first,
             is_last=all(la.last for la in layers),
         )
-        links[module_name] = ChainLink(owner.get(layer.previous) if layer.previous else None, layer.output)
+        links[module_name] = ChainLink(owner.get(layer.previous) if layer.previous else None, layer.output,
+                                       layer.sink, all(la.scale_invariant for la in layers), layer.op,
+                                       any(la.readout for la in layers))
     return infos, links
 
 

@@ -675,7 +675,7 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
                     found.append((u, "norm"))
                 elif node.kind == "add" and residual_candidate(u):
                     found.append((u, "residual"))
-                elif node.kind == "sdpa" and value_operand(u) != j or is_score(u) or node.kind == "softmax":
+                elif (node.kind == "sdpa" and value_operand(u) != j) or is_score(u) or node.kind == "softmax":
                     found.append((u, "attention"))
                 else:
                     frontier.append(u)
