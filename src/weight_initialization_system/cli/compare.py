@@ -8,8 +8,7 @@ from typing import Any
 
 from ._common import add_common_options, progress, write_json
 from ._render import console, table
-from .init import parse_shape
-from .models import load_model
+from .models import add_model_options, model_from_args
 
 __all__ = ["register", "run"]
 
@@ -45,6 +44,7 @@ def register(subparsers: Any) -> None:
                         help="runs per method, for mean ± std and ties (default 3, at least 2)")
     parser.add_argument("--out", help="also write an HTML report of the comparison")
     parser.add_argument("--input-shape", help="sample input shape without batch, e.g. 3,32,32")
+    add_model_options(parser)
     add_common_options(parser)
     parser.set_defaults(run=run)
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             comparison = notebook_comparison(setups, seed=args.seed, seeds=seeds, epochs=args.epochs,
                                              on_step=step)
         else:
-            loaded = load_model(args.model, input_shape=parse_shape(args.input_shape))
+            loaded = model_from_args(args)
             comparison = compare_on_model(loaded.model, loaded.name, loaded.sample, setups, seed=args.seed,
                                           seeds=seeds, batch_size=args.batch_size, on_step=step)
     if args.out:
