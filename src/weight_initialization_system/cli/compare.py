@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import add_common_options, progress, write_json
+from ._common import CLIError, add_common_options, progress, write_json
 from ._render import console, table
 from .models import add_model_options, model_from_args
 
@@ -62,12 +62,17 @@ def run(args: argparse.Namespace) -> int:
 
     setups = parse_methods(args.methods)
     seeds = DEFAULT_SEEDS if args.seeds is None else args.seeds
+    note = ""
     with progress(len(setups)) as step:
         if args.model in ("mlp", "tanh-mlp"):
+            if args.config_override:
+                raise CLIError("--config-override applies to transformers:TYPE models only. "
+                               f"Received: MODEL={args.model!r}")
             comparison = notebook_comparison(setups, seed=args.seed, seeds=seeds, epochs=args.epochs,
                                              on_step=step)
         else:
             loaded = model_from_args(args)
+            note = loaded.note
             comparison = compare_on_model(loaded.model, loaded.name, loaded.sample, setups, seed=args.seed,
                                           seeds=seeds, batch_size=args.batch_size, on_step=step)
     if args.out:
@@ -84,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     out.print(table(f"Initializers on {comparison.model} (mean ± std over {len(comparison.seeds)} seeds)", headers,
                     rows, numeric=headers[1:]))
     out.print(comparison_verdict(comparison))
+    if note:
+        out.print(note)
     if args.out:
         out.print(f"Wrote {args.out}")
     return 0

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         save_weights(loaded.model, Path(args.out))
     if args.format == "json":
-        write_json({"model": args.model, "method": result.method, "seed": result.seed, "out": args.out,
+        write_json({"model": args.model, "built": loaded.note or None, "method": result.method, "seed": result.seed,
+                    "out": args.out,
                     "parameters": result.to_rows()})
         return 0
     out = console()
@@ -88,4 +89,6 @@ def run(args: argparse.Namespace) -> int:
                     ["parameter", "initializer", "fans", "reason"], rows))
     if args.out:
         out.print(f"Saved {len(loaded.model.state_dict())} tensors to {args.out}")
+    if loaded.note:
+        out.print(loaded.note)
     return 0

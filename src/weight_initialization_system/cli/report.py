@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             comparison = notebook_comparison(seed=args.seed, epochs=args.epochs)
         out = write_html(Path(args.out), diagnosis, comparison)
     if args.format == "json":
-        write_json({"out": str(out), "model": args.model, "quality_score": diagnosis.quality_score,
+        write_json({"out": str(out), "model": args.model, "built": loaded.note or None,
+                    "quality_score": diagnosis.quality_score,
                     "diagnosis": diagnosis.signal_diagnosis, "scale_free_score": diagnosis.scale_free_score,
                     "notebook_health": diagnosis.notebook_health,
                     "fixes": [f.title for f in diagnosis.fixes[:3]],
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out_console = console()
     out_console.print(f"Wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
+    if loaded.note:
+        out_console.print(loaded.note)
     out_console.print(f"quality {diagnosis.quality_score:.2f} · weights (theory) {diagnosis.weight_diagnosis or 'n/a'}"
                       f" · signal on a batch {diagnosis.signal_diagnosis or 'n/a'}")
     for i, fix in enumerate(diagnosis.fixes[:3], 1):
