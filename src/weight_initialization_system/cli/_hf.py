@@ -294,7 +294,7 @@ def _small(config: Any, given: Mapping[str, Any]) -> dict[str, Any]:
     if _is_int(vocab):
         # Special tokens (and Whisper's suppressed ones) index the embedding: keep them inside the vocabulary.
         for key, value in current.items():
-            if key.endswith(("_token_id", "_token_index", "_tokens")) and key not in given:
+            if key.endswith(("_token_id", "_token_ids", "_token_index", "suppress_tokens")) and key not in given:
                 if _is_int(value) and value >= vocab:
                     out[key] = vocab - 1
                 elif _ints(value) and max(value) >= vocab:
@@ -320,7 +320,7 @@ def _model_class(config: Any) -> Any:
     from transformers.models.auto import modeling_auto
 
     if config.architectures:
-        name = config.architectures[0]
+        name = config.architectures if isinstance(config.architectures, str) else config.architectures[0]
         found = getattr(transformers, name, None)
         if not isinstance(found, type) or not issubclass(found, nn.Module):
             raise CLIError(f"Unknown transformers architecture {name!r} (from config.architectures)",
@@ -354,14 +354,14 @@ def build_transformers(model_type: str, overrides: Mapping[str, Any] | None = No
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import CONFIG_MAPPING, AutoConfig
 
-    try:
-        default = AutoConfig.for_model(model_type)
-    except ValueError:
+    if model_type not in CONFIG_MAPPING:
         close = difflib.get_close_matches(model_type, list(CONFIG_MAPPING.keys()), n=3, cutoff=0.6)
         raise CLIError(f"Unknown transformers model type {model_type!r}."
                        + (f" Did you mean {', '.join(map(repr, close))}?" if close else ""),
                        "give a model type such as gpt2, llama, t5, bert, vit, whisper, resnet or clip (built from "
-                       "its config, never downloaded)") from None
+                       "its config, never downloaded)")
+    try:
+        default = AutoConfig.for_model(model_type)
     except Exception as error:  # a composite type that has no default sub-configs
         raise CLIError(f"transformers cannot build a default config for {model_type!r}: {_first_line(error)}",
                        "build it in Python and pass MODEL as module:factory") from None
