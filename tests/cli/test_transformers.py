@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from weight_initialization_system.cli import main
-from weight_initialization_system.cli._hf import parse_overrides
+from weight_initialization_system.cli._hf import build_config, parse_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_transformers = pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
@@ -150,3 +150,29 @@ def test_missing_transformers_is_a_user_error(capsys: pytest.CaptureFixture[str]
 def test_override_values_are_read_as_json_numbers_booleans_and_lists() -> None:
     parsed = parse_overrides(["a=3", "b=1e-5", "c=true", "d=False", "e=[1, 2]", "f=silu", "g=none", 'h="7"'])
     assert parsed == {"a": 3, "b": 1e-5, "c": True, "d": False, "e": [1, 2], "f": "silu", "g": None, "h": "7"}
+
+
+@needs_transformers
+def test_small_config_shrinks_declared_sizes_and_lets_the_config_derive_the_rest() -> None:
+    llama, _ = build_config("llama")
+    assert (llama.hidden_size, llama.num_attention_heads, llama.num_hidden_layers) == (64, 4, 2)
+    assert llama.head_dim == 16 and llama.num_key_value_heads == 4  # derived by LlamaConfig from the small sizes
+    assert llama.vocab_size <= 1000 and llama.intermediate_size == round(11008 * 64 / 4096)
+    mistral, _ = build_config("mistral")
+    assert mistral.num_key_value_heads == 1  # grouped-query attention keeps its 32:8 ratio as far as it can
+    t5, _ = build_config("t5")
+    assert (t5.d_model, t5.num_heads, t5.d_kv, t5.num_layers, t5.num_decoder_layers) == (64, 4, 16, 2, 2)
+    whisper, _ = build_config("whisper")
+    ids = (whisper.decoder_start_token_id, whisper.pad_token_id, *whisper.begin_suppress_tokens)
+    assert max(ids) < whisper.vocab_size and whisper.max_source_positions == 32
+    resnet, _ = build_config("resnet")
+    assert max(resnet.hidden_sizes) <= 128 and max(resnet.depths) == 1
+    clip, sizes = build_config("clip", {"text_config.hidden_size": 32})
+    assert (clip.text_config.hidden_size, clip.text_config.intermediate_size) == (32, 128)  # the FFN follows
+    assert clip.vision_config.image_size == 32 and sizes["text_config"]["hidden_size"] == 32
+
+
+@needs_transformers
+def test_full_size_config_is_the_default_with_the_overrides_only() -> None:
+    config, sizes = build_config("llama", {"num_hidden_layers": 3}, full_size=True)
+    assert (config.hidden_size, config.num_hidden_layers, sizes) == (4096, 3, {"num_hidden_layers": 3})

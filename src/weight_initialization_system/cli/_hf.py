@@ -47,6 +47,7 @@ __all__ = [
     "VOCAB",
     "WIDTH",
     "HFModel",
+    "build_config",
     "build_transformers",
     "parse_overrides",
 ]
@@ -338,13 +339,20 @@ def _first_line(error: BaseException) -> str:
     return " ".join(lines[:2])[:300] or type(error).__name__
 
 
-def build_transformers(model_type: str, overrides: Mapping[str, Any] | None = None, *,
-                       full_size: bool = False) -> HFModel:
-    """Build ``model_type`` from its config (small unless ``full_size``) with ``overrides`` applied.
+def _rejected(model_type: str, overrides: Mapping[str, Any], error: Exception) -> CLIError:
+    return CLIError(f"transformers could not build {model_type!r} with {_flat(overrides)}: {_first_line(error)}",
+                    "check the --config-override values (sizes must agree, e.g. hidden_size a multiple of "
+                    "num_attention_heads)")
+
+
+def build_config(model_type: str, overrides: Mapping[str, Any] | None = None, *,
+                 full_size: bool = False) -> tuple[Any, dict[str, Any]]:
+    """``(config, sizes)``: ``model_type``'s config, small unless ``full_size``, with ``overrides`` applied, and
+    the values that were set (the small sizes and the overrides, nested configs as dicts).
 
     Raises:
-        CLIError: for an unknown model type, a bad override, a config or model that transformers rejects with
-            overrides given, or transformers not installed.
+        CLIError: for transformers not installed, an unknown model type, a bad override, or a config that
+            transformers rejects with overrides given.
     """
     import importlib.util
 
@@ -368,17 +376,28 @@ def build_transformers(model_type: str, overrides: Mapping[str, Any] | None = No
     given = _nest(default, overrides or {}, model_type)
     sizes = given if full_size else _small(default, given)
     try:
-        config = AutoConfig.for_model(model_type, **sizes)
-        cls = _model_class(config)
-        with torch.device("meta") if full_size else contextlib.nullcontext():
-            model = cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
-    except CLIError:
-        raise
+        return AutoConfig.for_model(model_type, **sizes), sizes
     except Exception as error:
         if not overrides:
             raise  # our small config failed: a bug, reported as such
-        raise CLIError(f"transformers could not build {model_type!r} with "
-                       f"{_flat({k: v for k, v in sizes.items() if k in given})}: {_first_line(error)}",
-                       "check the --config-override values (sizes must agree, e.g. hidden_size a multiple of "
-                       "num_attention_heads)") from None
+        raise _rejected(model_type, overrides, error) from None
+
+
+def build_transformers(model_type: str, overrides: Mapping[str, Any] | None = None, *,
+                       full_size: bool = False) -> HFModel:
+    """Build ``model_type`` from :func:`build_config` as the class :func:`_model_class` chooses; on the meta
+    device when ``full_size``.
+
+    Raises:
+        CLIError: as :func:`build_config`, and for a model that transformers cannot build with overrides given.
+    """
+    config, sizes = build_config(model_type, overrides, full_size=full_size)
+    cls = _model_class(config)
+    try:
+        with torch.device("meta") if full_size else contextlib.nullcontext():
+            model = cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
+    except Exception as error:
+        if not overrides:
+            raise  # our small config failed: a bug, reported as such
+        raise _rejected(model_type, overrides, error) from None
     return HFModel(model, type(model).__name__, sizes, full_size)
