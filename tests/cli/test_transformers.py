@@ -15,6 +15,7 @@ import pytest
 
 from weight_initialization_system.cli import main
 from weight_initialization_system.cli._hf import build_config, parse_overrides
+from weight_initialization_system.report.training import single_thread
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_transformers = pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
@@ -24,6 +25,14 @@ needs_transformers = pytest.mark.skipif(importlib.util.find_spec("transformers")
 SMALL_BOUND = 1_000_000
 #: Peak resident memory of ``analyze transformers:llama --full-size``; float32 weights would take 27 GB.
 FULL_SIZE_RSS_BOUND = 2 * 1024**3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """The small configs have < 0.35M parameters: intra-op threads only add synchronization, and on a busy
+    2-core machine (load average 6) they made this module 5x slower (66 s against 12 s)."""
+    with single_thread():
+        yield
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -47,7 +56,7 @@ def full_size_llama() -> Iterator[subprocess.Popen[str]]:
               "status = main(['analyze', 'transformers:llama', '--full-size', '--format', 'json'])\n"
               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, file=sys.stderr)\n"
               "sys.exit(status)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
     yield child
