@@ -166,7 +166,7 @@ def _redraw(t: torch.Tensor, batch: int, g: torch.Generator) -> torch.Tensor:
     """A tensor like ``t`` with ``batch`` rows: fresh N(0, 1) for floats (as ``build_sample`` draws them);
     integers (token ids) uniform over the template's range, except where every template row agrees (a start
     token, an attention mask), which is kept."""
-    if t.dim() == 0:
+    if t.dim() == 0 or t.numel() == 0:
         return t
     shape = (batch, *t.shape[1:])
     if t.is_floating_point():
