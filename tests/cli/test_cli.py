@@ -151,14 +151,20 @@ def test_state_dict_checkpoint_keeps_parameter_names(tmp_path: Path) -> None:
     assert names == {n for n, _ in model.named_parameters()}
 
 
-def test_module_factory_and_inferred_sample(tmp_path: Path) -> None:
+def test_module_factory_gets_the_graph_sample_redrawn_at_the_batch_size(tmp_path: Path) -> None:
+    from weight_initialization_system.graph import build_sample
+
     source = tmp_path / "my_models.py"
     source.write_text("import torch.nn as nn\n\n\ndef build():\n"
                       "    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU())\n")
     loaded = load_model(f"{source}:build")
     assert isinstance(loaded.model[0], nn.Conv2d)
     assert loaded.sample is not None
-    assert loaded.sample(2, torch.Generator().manual_seed(0)).shape == (2, 1, 32, 32)
+    template, _ = build_sample(loaded.model)
+    x = loaded.sample(5, torch.Generator().manual_seed(0))
+    y = loaded.sample(5, torch.Generator().manual_seed(1))
+    assert x.shape == (5, *template.shape[1:]) and x.shape[1] == 1
+    assert not torch.equal(x, y)
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))

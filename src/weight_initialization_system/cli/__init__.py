@@ -31,7 +31,8 @@ EXAMPLES = """examples:
 
 MODEL is a built-in (mlp, tanh-mlp, deep-relu-mlp, deep-tanh-mlp, cnn, transformer, rnn, hybrid), a
 module:factory path, torchvision:NAME / timm:NAME / transformers:TYPE when installed (built from code, never
-downloaded), or a .safetensors / torch checkpoint (loaded with weights_only=True).
+downloaded; transformers:TYPE from a small config unless --full-size, with --config-override KEY=VALUE), or a
+.safetensors / torch checkpoint (loaded with weights_only=True).
 Set WEIGHT_INIT_DEBUG=1 to get tracebacks.
 """
 

@@ -19,6 +19,7 @@ __all__ = [
     "Step",
     "add_common_options",
     "parse_key_values",
+    "parse_shape",
     "progress",
     "to_jsonable",
     "write_json",
@@ -58,6 +59,20 @@ def parse_key_values(items: Sequence[str] | None, option: str) -> dict[str, Any]
             raise CLIError(f"{option} expects KEY=VALUE. Received: {item!r}", f"for example: {option} std=0.02")
         result[key.strip()] = yaml.safe_load(value)
     return result
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """``"3,32,32"`` → ``(3, 32, 32)``."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise CLIError(f"--input-shape expects integers separated by commas. Received: {text!r}",
+                       "for example: --input-shape 3,32,32") from None
+    if not shape or min(shape) <= 0:
+        raise CLIError(f"--input-shape needs positive sizes. Received: {text!r}")
+    return shape
 
 
 def to_jsonable(value: Any) -> Any:

@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import add_common_options, progress, write_json
+from ._common import CLIError, add_common_options, progress, write_json
 from ._render import console, table
-from .init import parse_shape
-from .models import load_model
+from .models import add_model_options, model_from_args
 
 __all__ = ["register", "run"]
 
@@ -45,6 +44,7 @@ def register(subparsers: Any) -> None:
                         help="runs per method, for mean ± std and ties (default 3, at least 2)")
     parser.add_argument("--out", help="also write an HTML report of the comparison")
     parser.add_argument("--input-shape", help="sample input shape without batch, e.g. 3,32,32")
+    add_model_options(parser)
     add_common_options(parser)
     parser.set_defaults(run=run)
 
@@ -62,12 +62,17 @@ def run(args: argparse.Namespace) -> int:
 
     setups = parse_methods(args.methods)
     seeds = DEFAULT_SEEDS if args.seeds is None else args.seeds
+    note = ""
     with progress(len(setups)) as step:
         if args.model in ("mlp", "tanh-mlp"):
+            if args.config_override:
+                raise CLIError("--config-override applies to transformers:TYPE models only. "
+                               f"Received: MODEL={args.model!r}")
             comparison = notebook_comparison(setups, seed=args.seed, seeds=seeds, epochs=args.epochs,
                                              on_step=step)
         else:
-            loaded = load_model(args.model, input_shape=parse_shape(args.input_shape))
+            loaded = model_from_args(args)
+            note = loaded.note
             comparison = compare_on_model(loaded.model, loaded.name, loaded.sample, setups, seed=args.seed,
                                           seeds=seeds, batch_size=args.batch_size, on_step=step)
     if args.out:
@@ -84,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     out.print(table(f"Initializers on {comparison.model} (mean ± std over {len(comparison.seeds)} seeds)", headers,
                     rows, numeric=headers[1:]))
     out.print(comparison_verdict(comparison))
+    if note:
+        out.print(note)
     if args.out:
         out.print(f"Wrote {args.out}")
     return 0

@@ -9,9 +9,9 @@ from typing import Any
 import torch
 
 from .._io import atomic_path
-from ._common import CLIError, add_common_options, parse_key_values, write_json
+from ._common import add_common_options, parse_key_values, write_json
 from ._render import console, table
-from .models import LoadedModel, load_model
+from .models import LoadedModel, add_model_options, model_from_args
 
 __all__ = ["initialize", "register", "run"]
 
@@ -37,22 +37,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--arg", action="append", metavar="KEY=VALUE", help="initializer argument (repeatable)")
     parser.add_argument("--out", help="where to save the weights (.safetensors or .pt)")
     parser.add_argument("--input-shape", help="sample input shape without batch, e.g. 3,32,32 (for auto)")
+    add_model_options(parser)
     add_common_options(parser)
     parser.set_defaults(run=run)
-
-
-def parse_shape(text: str | None) -> tuple[int, ...] | None:
-    """``"3,32,32"`` → ``(3, 32, 32)``."""
-    if text is None:
-        return None
-    try:
-        shape = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise CLIError(f"--input-shape expects integers separated by commas. Received: {text!r}",
-                       "for example: --input-shape 3,32,32") from None
-    if not shape or min(shape) <= 0:
-        raise CLIError(f"--input-shape needs positive sizes. Received: {text!r}")
-    return shape
 
 
 def initialize(loaded: LoadedModel, method: str | None, config: str | None, arguments: dict[str, Any],
@@ -86,12 +73,13 @@ def save_weights(model: torch.nn.Module, out: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    loaded = load_model(args.model, input_shape=parse_shape(args.input_shape))
+    loaded = model_from_args(args)
     result = initialize(loaded, args.method, args.config, parse_key_values(args.arg, "--arg"), args.seed)
     if args.out:
         save_weights(loaded.model, Path(args.out))
     if args.format == "json":
-        write_json({"model": args.model, "method": result.method, "seed": result.seed, "out": args.out,
+        write_json({"model": args.model, "built": loaded.note or None, "method": result.method, "seed": result.seed,
+                    "out": args.out,
                     "parameters": result.to_rows()})
         return 0
     out = console()
@@ -101,4 +89,6 @@ def run(args: argparse.Namespace) -> int:
                     ["parameter", "initializer", "fans", "reason"], rows))
     if args.out:
         out.print(f"Saved {len(loaded.model.state_dict())} tensors to {args.out}")
+    if loaded.note:
+        out.print(loaded.note)
     return 0

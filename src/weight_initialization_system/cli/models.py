@@ -3,16 +3,23 @@
 - Built-ins (:data:`BUILTINS`): the reference models with a sample input each.
 - ``package.module:factory`` or ``path/to/file.py:factory``: ``factory()`` is called (or the attribute is used
   when it already is a module).
-- ``torchvision:NAME``, ``timm:NAME``, ``transformers:MODEL_TYPE`` (or a bare name found in one of them, when
+- ``torchvision:NAME``, ``timm:NAME``, ``transformers:MODEL_TYPE`` (or a bare torchvision/timm name, when
   installed): built from code with random weights, never downloaded (``weights=None``, ``pretrained=False``,
-  ``AutoConfig.for_model``; Hugging Face runs with ``HF_HUB_OFFLINE=1``).
+  ``AutoConfig.for_model``; Hugging Face runs with ``HF_HUB_OFFLINE=1``). A Hugging Face model is built from a
+  small version of its config unless ``--full-size`` (then on the meta device); ``--config-override`` sets config
+  attributes (see :mod:`._hf`).
 - A checkpoint: ``.safetensors``, or a torch file read with ``torch.load(weights_only=True)`` (never
   unpickling arbitrary objects). A state dict alone gets the data-free analysis; ``--weights FILE`` loads one into
   a model instead.
+
+Samples: built-ins and the zoos declare their input; any other model gets the sample
+:func:`weight_initialization_system.graph.build_sample` builds from its config or first weight layer, redrawn at
+the requested batch size.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import os
@@ -26,9 +33,20 @@ import torch
 from torch import nn
 
 from .. import models as zoo
-from ._common import CLIError
+from ..graph import build_sample
+from ._common import CLIError, parse_shape
+from ._hf import build_transformers, parse_overrides
 
-__all__ = ["BUILTINS", "Builtin", "LoadedModel", "load_model", "load_state_dict", "sample_input_for"]
+__all__ = [
+    "BUILTINS",
+    "Builtin",
+    "LoadedModel",
+    "add_model_options",
+    "load_model",
+    "load_state_dict",
+    "model_from_args",
+    "sample_input_for",
+]
 
 Sample = Callable[[int, torch.Generator], Any]
 
@@ -81,12 +99,16 @@ class LoadedModel:
         model: the module (for a bare state dict, a container holding the tensors under their names).
         sample: ``sample(batch, generator)`` for forward/backward analyses, ``None`` for data-free only.
         data_free_reason: why there is no sample (shown in the report).
+        note: how the model was built, when that is worth saying (a Hugging Face config's sizes).
+        full_size: built at full size on the meta device: structure only, no weights' values.
     """
 
     name: str
     model: nn.Module
     sample: Sample | None
     data_free_reason: str = ""
+    note: str = ""
+    full_size: bool = False
 
 
 #: State-dict entries that are buffers, not parameters (BatchNorm statistics).
@@ -140,28 +162,43 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {str(k): v for k, v in data.items()}
 
 
-def _sequences(size: int, batch_first: bool) -> Sample:
-    if batch_first:
-        return lambda batch, g: torch.randn(batch, 16, size, generator=g)
-    return lambda batch, g: torch.randn(16, batch, size, generator=g)
+def _redraw(t: torch.Tensor, batch: int, g: torch.Generator) -> torch.Tensor:
+    """A tensor like ``t`` with ``batch`` rows: fresh N(0, 1) for floats (as ``build_sample`` draws them);
+    integers (token ids) uniform over the template's range, except where every template row agrees (a start
+    token, an attention mask), which is kept."""
+    if t.dim() == 0 or t.numel() == 0:
+        return t
+    shape = (batch, *t.shape[1:])
+    if t.is_floating_point():
+        return torch.randn(shape, generator=g, dtype=t.dtype).to(t.device)
+    first = t[:1].expand(shape)
+    if t.dtype == torch.bool:
+        return first.clone()
+    lo, hi = int(t.min()), int(t.max())
+    fresh = torch.randint(lo, hi + 1, shape, generator=g, dtype=t.dtype).to(t.device)
+    return torch.where((t == t[:1]).all(dim=0), first, fresh)
+
+
+def _redrawn(template: Any, batch: int, g: torch.Generator) -> Any:
+    if isinstance(template, torch.Tensor):
+        return _redraw(template, batch, g)
+    if isinstance(template, dict):
+        return {k: _redrawn(v, batch, g) for k, v in template.items()}
+    if isinstance(template, list | tuple):
+        return type(template)(_redrawn(v, batch, g) for v in template)
+    return template
 
 
 def sample_input_for(model: nn.Module, shape: tuple[int, ...] | None = None) -> Sample | None:
-    """A sample batch for a model we know nothing about, from its first layer (or ``shape`` without batch)."""
+    """A sample batch for a model we know nothing about: N(0, 1) of ``shape`` (without batch), else what
+    :func:`~weight_initialization_system.graph.build_sample` builds, redrawn per batch size and generator along
+    its first dimension."""
     if shape is not None:
         return lambda batch, g: torch.randn(batch, *shape, generator=g)
-    for module in model.modules():
-        if isinstance(module, nn.Embedding):
-            vocab = module.num_embeddings
-            return lambda batch, g: torch.randint(0, vocab, (batch, 16), generator=g)
-        if isinstance(module, nn.Linear):
-            return _vectors(module.in_features)
-        if isinstance(module, nn.modules.conv._ConvNd):
-            channels, dims = module.in_channels, len(module.kernel_size)
-            return lambda batch, g: torch.randn(batch, channels, *([32] * dims), generator=g)
-        if isinstance(module, nn.RNNBase):
-            return _sequences(module.input_size, module.batch_first)
-    return None
+    template, _ = build_sample(model)
+    if template is None:
+        return None
+    return lambda batch, g: _redrawn(template, batch, g)
 
 
 def _import_factory(spec: str) -> nn.Module:
@@ -209,28 +246,17 @@ def _zoo_model(package: str, name: str) -> tuple[nn.Module, Sample]:
         if name not in torchvision.models.list_models():
             raise CLIError(f"Unknown torchvision model {name!r}", "see torchvision.models.list_models()")
         return torchvision.models.get_model(name, weights=None), _images(3, 224)
-    if package == "timm":
-        import timm
+    import timm
 
-        if name not in timm.list_models():
-            raise CLIError(f"Unknown timm model {name!r}", "see timm.list_models()")
-        model = timm.create_model(name, pretrained=False)
-        size = getattr(model, "default_cfg", {}).get("input_size", (3, 224, 224))
-        return model, lambda batch, g: torch.randn(batch, *size, generator=g)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoConfig, AutoModel
-
-    try:
-        config = AutoConfig.for_model(name)
-    except ValueError:
-        raise CLIError(f"Unknown transformers model type {name!r}",
-                       "give a model type such as gpt2, bert or llama (built from its default config)") from None
-    model = AutoModel.from_config(config)  # type: ignore[no-untyped-call]
-    vocab = int(getattr(config, "vocab_size", 1000))
-    return model, lambda batch, g: torch.randint(0, vocab, (batch, 16), generator=g)
+    if name not in timm.list_models():
+        raise CLIError(f"Unknown timm model {name!r}", "see timm.list_models()")
+    model = timm.create_model(name, pretrained=False)
+    size = getattr(model, "default_cfg", {}).get("input_size", (3, 224, 224))
+    return model, lambda batch, g: torch.randn(batch, *size, generator=g)
 
 
-_ZOOS = ("torchvision", "timm", "transformers")
+#: Zoos built by name here (``transformers:TYPE`` is built from its config by :mod:`._hf`).
+_ZOOS = ("torchvision", "timm")
 
 
 def _bare_zoo_name(name: str) -> str | None:
@@ -247,13 +273,54 @@ def _bare_zoo_name(name: str) -> str | None:
     return None
 
 
+def add_model_options(parser: argparse.ArgumentParser, *, full_size: bool = False) -> None:
+    """``--config-override`` (and ``--full-size`` where the command works without weights' values)."""
+    parser.add_argument("--config-override", action="append", metavar="KEY=VALUE",
+                        help="set a transformers:TYPE config attribute (repeatable; values read as JSON: "
+                        "num_hidden_layers=3, rope_theta=1e4, tie_word_embeddings=false, text_config.hidden_size=32)")
+    if full_size:
+        parser.add_argument("--full-size", action="store_true",
+                            help="transformers:TYPE at its default (published) size, built on the meta device: "
+                            "the structure without allocating weights (no statistics)")
+
+
+def model_from_args(args: argparse.Namespace) -> LoadedModel:
+    """:func:`load_model` with ``MODEL``, ``--weights``, ``--input-shape`` and the options of
+    :func:`add_model_options`, as the command defines them."""
+    return load_model(args.model, weights=getattr(args, "weights", None), input_shape=parse_shape(args.input_shape),
+                      config_overrides=parse_overrides(args.config_override),
+                      full_size=getattr(args, "full_size", False))
+
+
 def load_model(
-    spec: str, *, weights: str | None = None, input_shape: tuple[int, ...] | None = None
+    spec: str, *, weights: str | None = None, input_shape: tuple[int, ...] | None = None,
+    config_overrides: Mapping[str, Any] | None = None, full_size: bool = False,
 ) -> LoadedModel:
-    """Resolve the MODEL argument (see the module docstring); ``weights`` loads a state dict into it."""
+    """Resolve the MODEL argument (see the module docstring); ``weights`` loads a state dict into it.
+
+    ``config_overrides`` and ``full_size`` apply to ``transformers:TYPE`` only.
+    """
     path = Path(spec)
     sample: Sample | None
-    if spec in BUILTINS:
+    note = ""
+    is_hf = spec.startswith("transformers:")
+    if (config_overrides or full_size) and not is_hf:
+        option = "--config-override" if config_overrides else "--full-size"
+        raise CLIError(f"{option} applies to transformers:TYPE models only. Received: MODEL={spec!r}",
+                       "other models are built at their own size from code; pass a module:factory that builds "
+                       "the size you want")
+    if is_hf:
+        built = build_transformers(spec.split(":", 1)[1], config_overrides, full_size=full_size)
+        note = built.describe()
+        if full_size:
+            if weights is not None:
+                raise CLIError("--full-size builds the model on the meta device, which cannot hold --weights",
+                               "drop --full-size to load the weights into the small config")
+            return LoadedModel(spec, built.model, None, "built on the meta device (--full-size): statistics need "
+                               "real weights", note=note, full_size=True)
+        model = built.model
+        sample = sample_input_for(model, input_shape)
+    elif spec in BUILTINS:
         builtin = BUILTINS[spec]
         model, sample = builtin.build(), builtin.sample
     elif path.suffix in (".safetensors", ".pt", ".pth", ".bin", ".ckpt") or path.is_file():
@@ -290,4 +357,4 @@ def load_model(
             raise CLIError(f"{weights!r} does not fit {spec!r}: missing {list(missing)[:5]}, "
                            f"unexpected {list(unexpected)[:5]}", "pass the architecture the weights came from")
     reason = "" if sample is not None else "no sample input could be inferred; pass --input-shape"
-    return LoadedModel(spec, model, sample, reason)
+    return LoadedModel(spec, model, sample, reason, note)

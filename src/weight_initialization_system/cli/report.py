@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._common import add_common_options, parse_key_values, progress, write_json
 from ._render import console
-from .init import initialize, parse_shape
-from .models import load_model
+from .init import initialize
+from .models import add_model_options, model_from_args
 
 if TYPE_CHECKING:
     from ..report import Comparison
@@ -45,6 +45,7 @@ def register(subparsers: Any) -> None:
                         help="add the comparison of initializers (default: on for the MLP built-ins)")
     parser.add_argument("--no-compare", dest="compare", action="store_false", help="skip the comparison")
     parser.add_argument("--epochs", type=int, default=8, help="training epochs on digits in the comparison")
+    add_model_options(parser)
     add_common_options(parser)
     parser.set_defaults(run=run)
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                        f"use 'weight-init compare {args.model} --out compare.html' for other models")
     with progress(3 if compare else 2) as step:
         step("building the model")
-        loaded = load_model(args.model, weights=args.weights, input_shape=parse_shape(args.input_shape))
+        loaded = model_from_args(args)
         if args.init or args.config:
             initialize(loaded, args.init, args.config, parse_key_values(args.arg, "--arg"), args.seed)
         step("analyzing weights, signal and gradients")
@@ -73,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             comparison = notebook_comparison(seed=args.seed, epochs=args.epochs)
         out = write_html(Path(args.out), diagnosis, comparison)
     if args.format == "json":
-        write_json({"out": str(out), "model": args.model, "quality_score": diagnosis.quality_score,
+        write_json({"out": str(out), "model": args.model, "built": loaded.note or None,
+                    "quality_score": diagnosis.quality_score,
                     "diagnosis": diagnosis.signal_diagnosis, "scale_free_score": diagnosis.scale_free_score,
                     "notebook_health": diagnosis.notebook_health,
                     "fixes": [f.title for f in diagnosis.fixes[:3]],
@@ -81,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     out_console = console()
     out_console.print(f"Wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
+    if loaded.note:
+        out_console.print(loaded.note)
     out_console.print(f"quality {diagnosis.quality_score:.2f} · weights (theory) {diagnosis.weight_diagnosis or 'n/a'}"
                       f" · signal on a batch {diagnosis.signal_diagnosis or 'n/a'}")
     for i, fix in enumerate(diagnosis.fixes[:3], 1):

@@ -177,11 +177,14 @@ def diagnose(
                                                                           strict=True)]
         diagnosis.loss, diagnosis.vanished, diagnosis.weak = grads.loss, grads.vanished, grads.weak
         diagnosis.notebook_health, diagnosis.scale_free_score = grads.health, grads.scale_free
-        if jacobian and x.is_floating_point():
+        if jacobian and isinstance(x, torch.Tensor) and x.is_floating_point():
             spectrum = jacobian_spectrum(model, x[:_JACOBIAN_BATCH], seed=seed)
             diagnosis.jacobian = [float(v) for v in spectrum["singular_values"]]
-        elif jacobian:
+        elif jacobian and isinstance(x, torch.Tensor):
             diagnosis.skipped["jacobian"] = "integer inputs (tokens): the input-output Jacobian is not defined"
+        elif jacobian:
+            diagnosis.skipped["jacobian"] = ("the input is several tensors (keyword or positional arguments): the "
+                                             "Jacobian is taken with respect to one floating-point tensor")
     diagnosis.recommendations = [
         (layer, rec.initializer + "".join(f", {k}={v!r}" for k, v in rec.kwargs.items()), rec.reason)
         for layer, rec in recommend(model).items()]
