@@ -63,9 +63,11 @@ def test_gpt2_scheme_on_a_transformer_scores_healthy_like_the_seed_test() -> Non
 @pytest.mark.parametrize("factor", [10.0, 0.1])
 def test_a_scale_error_on_any_transformer_layer_is_flagged_by_name(factor: float) -> None:
     model = gpt2_init(TinyGPT(layers=3))
-    # every hidden weight matrix; the readout has no peer, and ×10 / ×0.1 on it keeps the initial loss within
-    # log V + 1 on this model (the diagnosis benchmark's rule for a language model), so it is no fault here
-    weights = [n for n, p in model.named_parameters() if p.dim() >= 2 and n != "head.weight"]
+    # every hidden weight matrix. Measured on this model (cross-entropy on random tokens, log V + 1 = 4.91):
+    # the readout ×10 / ×0.1 gives 4.69 / 3.91 against 3.93, and the token or position embedding ×10 / ×0.1
+    # changes the output std by under 5% (pre-LN: every block and the head normalize it), so none is a fault
+    weights = [n for n, p in model.named_parameters()
+               if p.dim() >= 2 and n not in ("head.weight", "tok.weight", "pos.weight")]
     params = dict(model.named_parameters())
     for name in weights:
         with torch.no_grad():

@@ -196,7 +196,9 @@ def check_initialization_quality(
         w = layer.weight_names[0]
         st = stats.get(w)
         if st is not None and st["std"] > 0 and st["nan_count"] == 0 and st["inf_count"] == 0 \
-                and not links[layer.name].scale_invariant:  # its scale is normalized away: no peer to match
+                and not links[layer.name].scale_invariant and links[layer.name].op != "embedding":
+            # a layer normalized away has no scale to match; embeddings' scales are conventions of their role
+            # (token 0.02 or 1, sinusoidal positions), not a shared variance-preserving value
             groups.setdefault(_peer_key(layer, links[layer.name]), []).append(w)
 
     scores: dict[str, dict[str, Any]] = {}
@@ -275,6 +277,7 @@ def check_initialization_quality(
         score *= math.exp(-0.5 * (dev / scale) ** 2)
         scores[name] = {"score": score, "warnings": warnings, **entry}
 
+    logits_explode = _readout_logits(model, infos, links, stats, scores)
     errors: list[str] = []
     for name in detect_tiled_shards(model):
         errors.append(f"ERROR: parameter '{name}': its full tensor is one block repeated across shards: every rank "
@@ -289,6 +292,8 @@ def check_initialization_quality(
     pool = weight_scores or [s["score"] for s in scores.values()]
     overall = 0.0 if any_nonfinite or not pool else sum(pool) / len(pool)
     diagnosis = _diagnosis(scores, gains, scale, any_nonfinite or broken)
+    if diagnosis == "healthy" and logits_explode:
+        diagnosis = "exploding"
     return {
         "overall_score": overall,
         "parameter_scores": scores,
@@ -309,6 +314,36 @@ def _chain_deviation(gain: LayerGain) -> float:
     """``dev(P_l) / √k_l``: per-layer errors within tolerance add up like a random walk, a bias linearly."""
     dev = abs(gain.compounded) if gain.two_sided else max(0.0, gain.compounded)
     return dev / math.sqrt(max(gain.chain_position, 1))
+
+
+#: Logits of std ``s`` (i.i.d. Gaussian) raise the initial cross-entropy by about ``s²/2`` nats over
+#: ``log V``; above ``√2`` that is more than one nat: the readout starts confidently wrong.
+_LOGIT_STD_LIMIT = math.sqrt(2.0)
+
+
+def _readout_logits(model: nn.Module, infos: dict[str, LayerInfo], links: dict[str, ChainLink],
+                    stats: dict[str, dict[str, float]], scores: dict[str, dict[str, Any]]) -> bool:
+    """Warn about each readout whose logits start too large: std ``c·√(fan_in·E[w²])`` for a unit-variance
+    input scaled by ``c`` (a readout after a norm; a tied embedding used as readout included). ``True`` when
+    any does."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    found = False
+    for name, info in infos.items():
+        if not links[name].readout or info.input_activation is not None or links[name].prev is not None:
+            continue  # only a readout of a normalized (unit-variance) input: an LM head after its final norm
+        canonical = names.get(id(model.get_parameter(info.weight_names[0])))
+        st = stats.get(canonical or "")
+        if canonical is None or st is None or canonical not in scores:
+            continue
+        logit_std = abs(links[name].input_scale) * math.sqrt(max(info.fans[0], 1) * (st["mean"] ** 2 + st["std"] ** 2))
+        if logit_std > _LOGIT_STD_LIMIT:
+            found = True
+            scores[canonical]["score"] = min(scores[canonical]["score"], 0.25)
+            scores[canonical]["warnings"].append(
+                f"layer '{info.weight_names[0]}' (readout): its logits start with std ≈ {_fmt(logit_std)} for a "
+                f"unit-variance input (fan_in {info.fans[0]}), which adds ≈ {_fmt(logit_std ** 2 / 2)} nats to the "
+                f"initial loss; use std ≤ {_fmt(1 / math.sqrt(max(info.fans[0], 1)))} (or zero, as μP does)")
+    return found
 
 
 #: A chain is exploding/vanishing when its compounded gain ``∏ χ_l`` -- the mean squared singular value of

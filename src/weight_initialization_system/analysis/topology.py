@@ -73,7 +73,8 @@ class ChainLink:
     ``"residual"`` (added to a skip connection), ``"add"`` (another sum), ``"output"`` or ``"other"``.
     ``sink`` is where the signal ends up through further layers (see
     :attr:`~weight_initialization_system.graph.WeightLayer.sink`), ``scale_invariant`` that its output only
-    feeds normalizations, ``op`` the weight operation, ``readout`` that it produces the model's output.
+    feeds normalizations, ``op`` the weight operation, ``readout`` that it produces the model's output,
+    ``input_scale`` the scalar factor applied to its input.
     """
 
     prev: str | None
@@ -82,6 +83,7 @@ class ChainLink:
     scale_invariant: bool = False
     op: str = "linear"
     readout: bool = False
+    input_scale: float = 1.0
 
 
 def layer_infos(model: nn.Module, graph: ModelGraph) -> tuple[dict[str, LayerInfo], dict[str, ChainLink]]:
@@ -120,7 +122,7 @@ def layer_infos(model: nn.Module, graph: ModelGraph) -> tuple[dict[str, LayerInf
         )
         links[module_name] = ChainLink(owner.get(layer.previous) if layer.previous else None, layer.output,
                                        layer.sink, all(la.scale_invariant for la in layers), layer.op,
-                                       any(la.readout for la in layers))
+                                       any(la.readout for la in layers), layers[-1].input_scale)
     return infos, links
 
 

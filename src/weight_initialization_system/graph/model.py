@@ -99,6 +99,8 @@ class WeightLayer:
             operations), ``norm``, ``residual`` (a skip connection), ``add`` (another sum), ``output``,
             ``other``.
         output_activation: the nearest nonlinearity applied to its output.
+        input_scale: the product of the scalar factors applied to its input after the last operation that is
+            not a reshape or a scaling (T5 scales the decoder output by ``d_model^-1/2`` before ``lm_head``).
         sink: where its signal ends up, following it through activations, gates and further weight layers:
             ``residual`` (added to a skip connection), ``norm``, ``attention`` (the logits of a softmax: q and
             k), ``output`` or ``other``. A layer whose sink is not ``other`` cannot make the signal vanish by
@@ -126,6 +128,7 @@ class WeightLayer:
     order: int
     bias: str | None
     module_scope: str
+    input_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -421,7 +424,7 @@ _PASS = ("transparent", "scale", "shift", "module")
 def _resolve_modules(model: nn.Module, nodes: list[Node]) -> None:
     """Probe each leaf module placeholder: an activation or a norm absorbs its inner nodes."""
     modules = dict(model.named_modules(remove_duplicate=False))
-    seen: dict[tuple[int, tuple[int, ...]], Any] = {}
+    seen: dict[tuple[Any, ...], Any] = {}
     for node in nodes:
         if node.kind != "module":
             continue
@@ -430,7 +433,7 @@ def _resolve_modules(model: nn.Module, nodes: list[Node]) -> None:
         if module is None or len(node.attrs["module_inputs"]) != 1:
             node.kind = "transparent"
             continue
-        key = (id(module), shape)
+        key = _probe_key(module, shape)
         if key not in seen:
             act = probe_activation(module, shape)
             seen[key] = ("act", act) if act is not None else ("norm", probe_norm(module, shape))
@@ -443,6 +446,15 @@ def _resolve_modules(model: nn.Module, nodes: list[Node]) -> None:
             for inner in nodes[node.attrs["start"]:node.index]:  # summarized by the module: out of the graph
                 inner.kind = "inside"
 
+
+
+def _probe_key(module: nn.Module, shape: tuple[int, ...]) -> tuple[Any, ...]:
+    """What a probe's answer depends on: the module's class, its plain settings (eps, flags), its parameter
+    and buffer shapes, and the input shape -- so 64 identical RMSNorms are probed once."""
+    settings = tuple(sorted((k, v) for k, v in vars(module).items()
+                            if isinstance(v, (int, float, bool, str, type(None))) and not k.startswith("_")))
+    tensors = tuple((n, tuple(t.shape)) for n, t in (*module.named_parameters(), *module.named_buffers()))
+    return (type(module), settings, tensors, shape)
 
 
 def _users(nodes: list[Node]) -> list[list[int]]:
@@ -740,6 +752,7 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
                 output_activation=None if role == "attention_in" else out_act,
                 sink="residual" if role == "attention_in" and sink == "other" else sink,
                 order=order, bias=bias, module_scope=node.module,
+                input_scale=_scalar_path(nodes, node.inputs[0])[0] if node.inputs else 1.0,
             )
             order += 1
             graph.uses.setdefault(name, []).append(layer)
