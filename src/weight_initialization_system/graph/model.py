@@ -29,7 +29,7 @@ import inspect
 import logging
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -457,6 +457,19 @@ def _probe_key(module: nn.Module, shape: tuple[int, ...]) -> tuple[Any, ...]:
     return (type(module), settings, tensors, shape)
 
 
+def _forward(users: list[list[int]], start: int, through: Callable[[int], bool]) -> Iterator[int]:
+    """Every node reachable from ``start`` (each once), going on past a node only where ``through`` says so."""
+    frontier, seen = [start], set()
+    while frontier:
+        j = frontier.pop()
+        for u in users[j]:
+            if u not in seen:
+                seen.add(u)
+                yield u
+                if through(u):
+                    frontier.append(u)
+
+
 def _users(nodes: list[Node]) -> list[list[int]]:
     users: list[list[int]] = [[] for _ in nodes]
     for node in nodes:
@@ -517,18 +530,8 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
         return i
 
     def feeds_softmax(i: int) -> bool:
-        frontier, seen = [i], set()
-        while frontier:
-            j = frontier.pop()
-            for u in users[j]:
-                if u in seen:
-                    continue
-                seen.add(u)
-                if nodes[u].kind == "softmax":
-                    return True
-                if nodes[u].kind in (*_PASS, "add"):
-                    frontier.append(u)
-        return False
+        through = (*_PASS, "add")
+        return any(nodes[u].kind == "softmax" for u in _forward(users, i, lambda u: nodes[u].kind in through))
 
     def feed_of(i: int) -> tuple[Feed, Activation | None]:
         j = back(i)
@@ -560,49 +563,18 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
         return "other", None
 
     def reaches_only_norms(i: int) -> bool:
-        frontier, seen, found = [i], set(), False
-        while frontier:
-            j = frontier.pop()
-            for u in users[j]:
-                if u in seen:
-                    continue
-                seen.add(u)
-                kind = nodes[u].kind
-                if kind == "norm":
-                    found = True
-                elif kind in ("transparent", "shift", "scale"):
-                    frontier.append(u)
-                else:
-                    return False
-        return found
+        through = ("transparent", "shift", "scale")
+        kinds = {nodes[u].kind for u in _forward(users, i, lambda u: nodes[u].kind in through)}
+        return "norm" in kinds and kinds <= {"norm", *through}
 
     output_node = nodes[-1]
 
     def readout(i: int) -> bool:
-        frontier, seen = [i], set()
-        while frontier:
-            j = frontier.pop()
-            for u in users[j]:
-                if u in seen:
-                    continue
-                seen.add(u)
-                if u == output_node.index:
-                    return True
-                if nodes[u].kind in ("transparent", "shift"):
-                    frontier.append(u)
-        return False
+        return any(u == output_node.index
+                   for u in _forward(users, i, lambda u: nodes[u].kind in ("transparent", "shift")))
 
     def has_weight_below(i: int) -> bool:
-        frontier, seen = [i], set()
-        while frontier:
-            j = frontier.pop()
-            for u in users[j]:
-                if u not in seen:
-                    seen.add(u)
-                    if nodes[u].kind == "weight":
-                        return True
-                    frontier.append(u)
-        return False
+        return any(nodes[u].kind == "weight" for u in _forward(users, i, lambda u: True))
 
     def value_operand(u: int) -> int | None:
         """The value operand of an attention product (``probs @ v`` or ``sdpa(q, k, v)``), else ``None``."""
