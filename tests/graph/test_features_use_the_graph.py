@@ -134,3 +134,17 @@ def test_fixup_refuses_residual_blocks_that_normalize(name: str) -> None:
 
     with pytest.raises(WeightInitError, match="norm"):
         apply_scheme(FAMILIES[name].build(), "fixup")
+
+
+def test_lsuv_calibrates_hf_conv1d_and_leaves_the_tied_embedding_alone() -> None:
+    # GPT2Attention/GPT2MLP use transformers' Conv1D (x @ W + b via addmm); lm_head shares wte's weight
+    from weight_initialization_system import lsuv_init
+
+    family = FAMILIES["gpt2"]
+    model = family.build()
+    wte = model.get_parameter("transformer.wte.weight").detach().clone()
+    report = lsuv_init(model, family.kwargs(), seed=0)
+    calibrated = {layer.name for layer in report.layers}
+    assert {"transformer.h.0.attn.c_attn", "transformer.h.0.mlp.c_fc", "transformer.h.1.mlp.c_proj"} <= calibrated
+    assert "lm_head" not in calibrated
+    assert torch.equal(model.get_parameter("transformer.wte.weight"), wte)

@@ -14,7 +14,7 @@ from torch import nn
 from .._rollback import restore_all, snapshot
 from ..errors import WeightInitError
 
-__all__ = ["DataLike", "calibration_session", "call_model", "prepare_batch"]
+__all__ = ["DataLike", "calibration_session", "prepare_batch"]
 
 #: A tensor (``model(x)``), a tuple/list (``model(*args)``), a dict (``model(**kwargs)``), or an iterable of
 #: those such as a ``DataLoader`` (its first batch is used).
@@ -80,15 +80,6 @@ def prepare_batch(
         raise WeightInitError(f"{function}: the calibration batch is empty. Received tensors of shape {empty}")
     devices = {p.device for p in model.parameters()}
     return _to(batch, devices.pop()) if len(devices) == 1 else batch
-
-
-def call_model(model: nn.Module, batch: Any) -> Any:
-    """``model(x)``, ``model(*batch)`` or ``model(**batch)``."""
-    if isinstance(batch, Mapping):
-        return model(**batch)
-    if isinstance(batch, (tuple, list)):
-        return model(*batch)
-    return model(batch)
 
 
 @contextlib.contextmanager

@@ -13,12 +13,13 @@ import torch
 from torch import nn
 
 from ..errors import WeightInitError
+from ..graph import ModelGraph, call_model, trace
 from ..initializers import orthogonal_, zeros_
 from ..initializers._common import check_choice, check_module, integer, positive
 from ..normalization import normalization_of
 from ..normalization._select import Patterns, select_layers
 from ..schemes.seeding import draw_seed, keyed_generator
-from ._session import DataLike, calibration_session, call_model, prepare_batch
+from ._session import DataLike, calibration_session, prepare_batch
 
 __all__ = ["LSUV_LAYERS", "LSUVReport", "LayerCalibration", "Statistic", "lsuv_init"]
 
@@ -99,6 +100,18 @@ class LSUVReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists and floats), e.g. for JSON."""
         return asdict(self)
+
+
+def _calibrated_layers(graph: ModelGraph) -> frozenset[str]:
+    """Modules whose own forward is one linear map of the signal (``nn.Linear``, convolutions, HF ``Conv1D``,
+    ``nn.MultiheadAttention`` as a whole): their output is the statistic LSUV sets, and scaling their weight
+    scales it. Not calibrated: embeddings (a lookup), expert banks (no module per expert), a readout that
+    reuses a tied embedding (rescaling it would rescale the embedding), recurrent layers."""
+    return frozenset(
+        layer.module for layer in graph.weights.values()
+        if layer.op == "attention_in" or (layer.op in ("linear", "conv", "conv_transpose")
+                                          and layer.module_scope == layer.module)
+    )
 
 
 def _primary(output: Any) -> torch.Tensor | None:
@@ -351,14 +364,24 @@ def lsuv_init(
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise WeightInitError(f"Argument `seed` must be an int or None. Received: seed={seed!r}")
     check_module("model", model)
+    batch = prepare_batch("lsuv_init", model, data, get_input)
     out_projs = frozenset(id(m.out_proj) for m in model.modules() if isinstance(m, nn.MultiheadAttention))
-    layers = select_layers(model, LSUV_LAYERS, include=include, exclude=exclude, skip=out_projs)
+    try:
+        graph = trace(model, batch)
+    except WeightInitError as error:  # the model rejects the batch: say so as the calibration would
+        cause = error.__cause__ if error.__cause__ is not None else error
+        raise WeightInitError(f"lsuv_init: the model's forward pass on the calibration batch raised "
+                              f"{type(cause).__name__}: {cause}. The model was left unchanged.") from cause
+    calibrated = _calibrated_layers(graph)
+    layers = select_layers(model, (nn.Module,), include=include, exclude=exclude, skip=out_projs, names=calibrated)
+    # torch layers the traced forward never used: reported as unreached, as are layers the calibration misses
+    spare = tuple(name for name, _ in select_layers(model, LSUV_LAYERS, include=include, exclude=exclude,
+                                                    skip=out_projs) if name not in calibrated)
     if not layers:
         raise WeightInitError(
-            f"lsuv_init found no Linear/Conv/ConvTranspose/MultiheadAttention layer to calibrate "
+            f"lsuv_init found no linear, convolution or attention layer to calibrate "
             f"(include={include!r}, exclude={exclude!r})."
         )
-    batch = prepare_batch("lsuv_init", model, data, get_input)
     seed = draw_seed() if seed is None else seed
     target = target_std if statistic == "std" else target_std**2
 
@@ -382,7 +405,7 @@ def lsuv_init(
         for handle in handles:
             handle.remove()
 
-    unreached = tuple(c.name for c in calibrators if not c.fired)
+    unreached = (*spare, *(c.name for c in calibrators if not c.fired))
     if unreached:
         warnings.warn(
             f"lsuv_init: the forward pass never called {list(unreached)}; they were not calibrated.", stacklevel=2

@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from ..errors import WeightInitError
+from ..graph import call_model
 from ..initializers._common import check_module
 from ..normalization import COVERED_LAYERS, normalization_of, weight_norm_dim
 from ..normalization._select import Patterns, select_layers
-from ._session import DataLike, calibration_session, call_model, prepare_batch
+from ._session import DataLike, calibration_session, prepare_batch
 
 __all__ = ["LayerDataInit", "weight_norm_data_init"]
 

@@ -42,11 +42,13 @@ def select_layers(
     include: Patterns = None,
     exclude: Patterns = None,
     skip: frozenset[int] = frozenset(),
+    names: frozenset[str] | None = None,
 ) -> list[tuple[str, nn.Module]]:
     """``(name, module)`` for every module of ``types`` in ``model``, in registration order.
 
     A module reachable under several names (shared) is listed once, under its first name. ``skip`` holds the
-    ``id`` of modules never to list (e.g. the ``out_proj`` of an attention layer handled as a whole).
+    ``id`` of modules never to list (e.g. the ``out_proj`` of an attention layer handled as a whole); ``names``,
+    when given, the only module names to list (e.g. the weight layers a traced graph found).
 
     Raises:
         WeightInitError: when ``model`` is not a module, when a pattern matches no module at all (a typo),
@@ -71,7 +73,7 @@ def select_layers(
                 )
     chosen = []
     for name, module in named:
-        if not isinstance(module, types) or id(module) in skip:
+        if not isinstance(module, types) or id(module) in skip or (names is not None and name not in names):
             continue
         if inc is not None and not _matches(name, inc):
             continue
