@@ -45,6 +45,7 @@ import statistics as pystats
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..initializers._common import positive
@@ -172,7 +173,8 @@ def check_initialization_quality(
         ``{"overall_score": float, "parameter_scores": {name: {"score", "warnings", ...}}, "diagnosis": str,
         "warnings": [str], "errors": [str], "layers": {layer: {"log_gain", "compounded_log_gain", "critical_std", ...}},
         "tolerance": float, "target_std": float | None}``. ``diagnosis`` is ``"healthy"``, ``"vanishing"``,
-        ``"exploding"``, ``"inconsistent"`` (peers disagree) or ``"broken"`` (NaN/Inf, symmetric weights, or
+        ``"exploding"``, ``"inconsistent"`` (peers disagree), ``"dead"`` (biases switch most ReLU units off) or
+        ``"broken"`` (NaN/Inf, symmetric weights, or
         shards that repeat one block: ``errors`` lists those, see :func:`detect_tiled_shards`).
 
     For a model with DTensor parameters this is a collective (the shard comparison gathers a digest per
@@ -278,6 +280,7 @@ def check_initialization_quality(
         scores[name] = {"score": score, "warnings": warnings, **entry}
 
     logits_explode = _readout_logits(model, infos, links, stats, scores)
+    dead = _dead_units(model, infos, links, gains, stats, scores)
     errors: list[str] = []
     for name in detect_tiled_shards(model):
         errors.append(f"ERROR: parameter '{name}': its full tensor is one block repeated across shards: every rank "
@@ -294,6 +297,8 @@ def check_initialization_quality(
     diagnosis = _diagnosis(scores, gains, scale, any_nonfinite or broken)
     if diagnosis == "healthy" and logits_explode:
         diagnosis = "exploding"
+    if diagnosis in ("healthy", "inconsistent") and dead:
+        diagnosis = "dead"
     return {
         "overall_score": overall,
         "parameter_scores": scores,
@@ -343,6 +348,45 @@ def _readout_logits(model: nn.Module, infos: dict[str, LayerInfo], links: dict[s
                 f"layer '{info.weight_names[0]}' (readout): its logits start with std ≈ {_fmt(logit_std)} for a "
                 f"unit-variance input (fan_in {info.fans[0]}), which adds ≈ {_fmt(logit_std ** 2 / 2)} nats to the "
                 f"initial loss; use std ≤ {_fmt(1 / math.sqrt(max(info.fans[0], 1)))} (or zero, as μP does)")
+    return found
+
+
+#: ReLU units whose pre-activation ``h = Wx + b`` is negative for (almost) every input never pass a gradient:
+#: with ``h ~ N(b, q)`` a unit is off with probability ``Φ(−b/√q)`` (Lu et al. 2019, "Dying ReLU"); the layer
+#: is dead when more than half of its units are off for 95% of inputs (active for fewer than 1 in 20).
+_DEAD_LIMIT = 0.5
+_OFF_FOR_ALL_INPUTS = 0.95
+
+
+def _dead_units(model: nn.Module, infos: dict[str, LayerInfo], links: dict[str, ChainLink],
+                gains: dict[str, LayerGain], stats: dict[str, dict[str, float]],
+                scores: dict[str, dict[str, Any]]) -> bool:
+    """Warn about each layer followed by a ReLU whose biases switch most units off; ``True`` when any does."""
+    found = False
+    for name, info in infos.items():
+        link, gain = links[name], gains.get(name)
+        if info.output_activation != "relu" or link.bias is None or gain is None or not gain.judged:
+            continue
+        st = stats.get(info.weight_names[0])
+        bias = model.get_parameter(link.bias).detach().double().flatten()
+        if st is None or bias.numel() == 0:
+            continue
+        second = st["mean"] ** 2 + st["std"] ** 2
+        m2, _ = activation_moments(info.input_activation, info.input_activation_param, gain.q_in)
+        q = max(info.fans[0], 1) * second * m2
+        if not q > 0:
+            continue
+        # a unit is dead when it is off for almost every input: Φ(−b/√q) > 0.95, i.e. b < −1.64·√q
+        off = float((0.5 * torch.erfc(bias / math.sqrt(2 * q)) > _OFF_FOR_ALL_INPUTS).double().mean())
+        if off > _DEAD_LIMIT:
+            found = True
+            weight = info.weight_names[0]
+            if weight in scores:
+                scores[weight]["score"] = min(scores[weight]["score"], 0.25)
+                scores[weight]["warnings"].append(
+                    f"layer '{weight}': its biases (mean {_fmt(float(bias.mean()))}) against a pre-activation std "
+                    f"of {_fmt(math.sqrt(q))} leave {off:.0%} of the ReLU units after it off for 95% of inputs (dead: "
+                    "no gradient flows through them); set the biases to 0")
     return found
 
 

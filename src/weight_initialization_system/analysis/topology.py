@@ -74,7 +74,7 @@ class ChainLink:
     ``sink`` is where the signal ends up through further layers (see
     :attr:`~weight_initialization_system.graph.WeightLayer.sink`), ``scale_invariant`` that its output only
     feeds normalizations, ``op`` the weight operation, ``readout`` that it produces the model's output,
-    ``input_scale`` the scalar factor applied to its input.
+    ``input_scale`` the scalar factor applied to its input, ``bias`` the bias its operation adds.
     """
 
     prev: str | None
@@ -84,6 +84,7 @@ class ChainLink:
     op: str = "linear"
     readout: bool = False
     input_scale: float = 1.0
+    bias: str | None = None
 
 
 def layer_infos(model: nn.Module, graph: ModelGraph) -> tuple[dict[str, LayerInfo], dict[str, ChainLink]]:
@@ -122,7 +123,7 @@ def layer_infos(model: nn.Module, graph: ModelGraph) -> tuple[dict[str, LayerInf
         )
         links[module_name] = ChainLink(owner.get(layer.previous) if layer.previous else None, layer.output,
                                        layer.sink, all(la.scale_invariant for la in layers), layer.op,
-                                       any(la.readout for la in layers), layers[-1].input_scale)
+                                       any(la.readout for la in layers), layers[-1].input_scale, layer.bias)
     return infos, links
 
 
