@@ -24,7 +24,9 @@ def test_rules_follow_the_input_nonlinearity() -> None:
     assert "raw inputs" in recs["0"].reason
     assert (recs["2"].initializer, recs["2"].kwargs) == (
         "kaiming_normal", {"a": 0.2, "mode": "fan_in", "nonlinearity": "leaky_relu"})
-    assert recs["4"].initializer == "orthogonal" and recs["4"].kwargs["gain"] > 1.5  # tanh: 1/√E[tanh(z)²]
+    # tanh: critical gain 1 (χ = σ_w²·E[tanh'(h)²] = 1 at q* = 0; Poole et al. 2016), not 1/√E[tanh(z)²] = 1.59
+    assert recs["4"].initializer == "orthogonal" and recs["4"].kwargs["gain"] == 1.0
+    assert "critical" in recs["4"].reason
     assert recs["6"].initializer == "lecun_normal" and "selu" in recs["6"].reason.lower()
     assert all(rec.weights == (f"{name}.weight",) and rec.layer == name for name, rec in recs.items())
 

@@ -49,7 +49,34 @@ def _activation(name: str) -> str | type[nn.Module] | object:
     return (lambda: nn.LeakyReLU(0.2)) if name == "leaky_relu_0.2" else name
 
 
-@pytest.mark.parametrize("activation", ["relu", "leaky_relu_0.2", "tanh"])
+def test_auto_puts_a_30_layer_tanh_mlp_at_the_edge_of_chaos() -> None:
+    """Measured directly: the input-output Jacobian's mean squared singular value, relative to the forward
+    gain², stays O(1) (≈ 1 at criticality, Pennington et al. 2017), distinct inputs stay distinct, and the
+    forward std decays only slowly (≈ 1/√(2l) at the q* = 0 fixed point); at 1/√E[tanh²] = 1.59, χ > 1 per
+    layer and the relative Jacobian grows geometrically with depth (the chaotic side)."""
+    torch.manual_seed(0)
+    x = torch.randn(64, WIDTH)
+    for gain, chaotic in ((None, False), (1.59, True)):  # None: what auto chooses
+        model = deep_mlp(DEPTH, WIDTH, "tanh")
+        result = initialize_model(model, "auto", seed=0)
+        if gain is not None:
+            initialize_model(model, "orthogonal", gain=gain, seed=0)
+        else:
+            assert "critical" in result["2.weight"].reason
+        jac = torch.func.vmap(torch.func.jacrev(model))(x[:8])  # (8, out, in)
+        mean_sq_singular = float(jac.pow(2).sum(dim=(1, 2)).mean()) / WIDTH
+        with torch.no_grad():
+            out = model(x)
+        corr = torch.corrcoef(out)[~torch.eye(64, dtype=torch.bool)].abs().mean()
+        forward = float(out.std() / x.std())
+        relative = mean_sq_singular / forward**2  # the Jacobian against the signal's own change of scale
+        if chaotic:  # χ > 1 per layer compounds: more than 30x the critical value at this depth
+            assert relative > 30
+        else:
+            assert 1e-1 < relative < 10 and float(corr) < 0.5 and forward > 0.05
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu_0.2"])
 def test_auto_keeps_30_layer_plain_mlp_healthy(activation: str) -> None:
     torch.manual_seed(0)
     model = deep_mlp(DEPTH, WIDTH, _activation(activation))  # type: ignore[arg-type]
@@ -109,8 +136,11 @@ def test_recommend_layer_rules() -> None:
     leaky = recommend_layer(_info(input_activation="leaky_relu", input_activation_param=0.2))
     assert leaky.kwargs["a"] == 0.2
     tanh = recommend_layer(_info(input_activation="tanh"))
+    assert tanh.kwargs["gain"] == 1.0 and "critical" in tanh.reason  # σ_w = 1: the edge of chaos at σ_b = 0
+    sigmoid = recommend_layer(_info(input_activation="sigmoid"))
     z = torch.randn(2_000_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    assert tanh.kwargs["gain"] == pytest.approx(1 / math.sqrt(float(torch.tanh(z).pow(2).mean())), rel=2e-3)
+    assert sigmoid.kwargs["gain"] == pytest.approx(1 / math.sqrt(float(torch.sigmoid(z).pow(2).mean())), rel=2e-3)
+    assert "non-zero mean" in sigmoid.reason
     gelu = recommend_layer(_info(input_activation="gelu"))
     assert gelu.kwargs["scale"] == pytest.approx(calculate_gain("gelu") ** 2)
     assert recommend_layer(_info(input_activation="selu")).initializer == "lecun_normal"

@@ -58,6 +58,22 @@ from .topology import ChainLink, LayerInfo, trace_chains
 
 __all__ = ["LayerGain", "check_initialization_quality", "layer_gains"]
 
+#: Odd nonlinearities with φ'(0) = 1 (tanh, hardtanh, softsign): with zero bias a stack of them drives the
+#: forward second moment to the fixed point q* of ``q ↦ n·σ²·E[φ(√q z)²]`` (q* = 0 when n·σ² ≤ 1, reached
+#: slowly, as ~1/(2l) for tanh at n·σ² = 1). Their χ is judged at q*, where the stack spends its depth
+#: (Poole et al. 2016; Schoenholz et al. 2017: the edge of chaos is n·σ² = 1 at σ_b = 0), not at the
+#: transient early scale.
+_ODD_UNIT_SLOPE = ("tanh", "hardtanh", "softsign")
+
+
+def _fixed_point(info: LayerInfo, gain2: float, q: float, steps: int = 200) -> float:
+    """The fixed point of ``q ↦ gain2·E[φ(√q z)²]`` reached from ``q`` (0 when ``gain2 ≤ 1``)."""
+    if gain2 <= 1.0:
+        return 0.0
+    for _ in range(steps):
+        q = gain2 * activation_moments(info.input_activation, info.input_activation_param, q)[0]
+    return q
+
 #: Weight operations not judged by ``χ``: embeddings (a lookup, not a sum over fan-in) and recurrent layers.
 _UNJUDGED = ("embedding", "recurrent", "recurrent_input")
 _ACT_LABEL = {None: "a linear input", "relu": "ReLU", "leaky_relu": "leaky ReLU", "tanh": "tanh",
@@ -131,6 +147,9 @@ def _gains(infos: dict[str, LayerInfo], links: dict[str, ChainLink],
             continue
         fan_in = max(info.fans[0], 1)
         m2, d2 = activation_moments(info.input_activation, info.input_activation_param, q_in)
+        if info.input_activation in _ODD_UNIT_SLOPE:  # judged at the fixed point q* the stack approaches
+            d2 = activation_moments(info.input_activation, info.input_activation_param,
+                                    _fixed_point(info, fan_in * second, q_in))[1]
         q_out[name] = fan_in * second * m2
         log_rho = 0.5 * math.log(fan_in * second * d2) if d2 > 0 else -math.inf
         compounded[name] = (compounded.get(link.prev, 0.0) if link.prev is not None else 0.0) + log_rho

@@ -15,9 +15,12 @@ input nonlinearity                          initializer
 none (first layer, linear), tanh, sigmoid,  orthogonal, gain ``g·√max(1, rows/row length)`` (Saxe et al.
 hardtanh, softsign, hardsigmoid             2014): each output unit's weight row has norm ``g``, so the
                                             output second moment is exactly ``g²·E[x²]``; ``g = 1`` for
-                                            raw/linear inputs, else ``1/√E[φ(z)²]`` (tanh 1.59, sigmoid
-                                            1.85), whose unit-variance fixed point is stable because
-                                            ``E[φ(√q z)²]/q`` decreases in ``q``
+                                            raw/linear inputs and for tanh, hardtanh, softsign (critical:
+                                            ``χ = g²·E[φ'(h)²] → 1`` at ``q* = 0``; Poole et al. 2016,
+                                            Pennington et al. 2017; the forward std then decays slowly,
+                                            as ``1/√(2l)``), ``1/√E[φ(z)²]`` for sigmoid (1.85) and
+                                            hardsigmoid, whose non-zero mean collapses distinct inputs in a
+                                            deep plain stack whatever the gain (the reason says so)
 relu, leaky_relu (slope ``a``)              Kaiming normal, ``gain = √(2/(1+a²))`` (He et al. 2015): exact
 gelu, silu, mish, elu, celu, softplus,      Kaiming normal with ``gain = 1/√E[φ(z)²]`` (Gauss-Hermite)
 hardswish
@@ -53,6 +56,9 @@ from .topology import LayerInfo, trace_topology
 __all__ = ["Recommendation", "orthogonal_shape", "recommend", "recommend_layer"]
 
 _ORTHOGONAL_FAMILY = ("tanh", "sigmoid", "hardtanh", "softsign", "hardsigmoid")
+#: Odd nonlinearities with φ'(0) = 1: critical (χ = 1) at gain 1 with zero bias. The forward-variance gain
+#: 1/√E[φ(z)²] (1.59 for tanh) is in the chaotic phase: χ ≈ 1.5 per layer, ×3000 over 20 layers.
+_CRITICAL_AT_ONE = ("tanh", "hardtanh", "softsign")
 _DEFAULT_PARAM = {"elu": 1.0, "celu": 1.0, "softplus": 1.0}
 
 
@@ -137,13 +143,19 @@ def recommend_layer(
                        "so that the logits have unit variance")
         return rec("normal", {"std": 1.0}, "embedding: one row is looked up, N(0, 1) gives unit variance outputs")
     if act is None or act in ("linear", "identity") or act in _ORTHOGONAL_FAMILY:
-        gain = 1.0 if act is None or act in ("linear", "identity") else _input_gain(act, param)
+        critical = act in _CRITICAL_AT_ONE
+        gain = 1.0 if act is None or act in ("linear", "identity") or critical else _input_gain(act, param)
         rows, cols = matrix_shape if matrix_shape is not None else (info.fans[1], info.fans[0])
         expand = math.sqrt(max(1.0, rows / cols))
         total = gain * expand * shrink
         detail = f", ·√(rows/row length) = {expand:.4g} for an expanding layer" if expand > 1 else ""
+        why = (", critical: φ'(0) = 1, so χ = σ_w²·E[φ'(h)²] → 1 at the fixed point q* = 0 (Poole et al. 2016; "
+               "Pennington et al. 2017)") if critical else ""
+        caveat = (f"; {act} has a non-zero mean, so distinct inputs converge in a deep plain stack whatever the "
+                  "gain (Schoenholz et al. 2017): center it (tanh(x/2) = 2σ(x) − 1) or normalize") \
+            if act in ("sigmoid", "hardsigmoid") else ""
         return rec("orthogonal", {"gain": total},
-                   f"{source}; orthogonal, gain {gain:.4g}{detail} (Saxe et al. 2014){residual}")
+                   f"{source}; orthogonal, gain {gain:.4g}{why}{detail} (Saxe et al. 2014){residual}{caveat}")
     if act == "selu" and shrink == 1.0:
         return rec("lecun_normal", {}, f"{source}; LeCun normal for self-normalizing SELU (Klambauer et al. 2017)")
     gain = 1.0 if act == "selu" else _input_gain(act, param)
