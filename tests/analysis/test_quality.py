@@ -158,3 +158,26 @@ def test_relu_units_switched_off_by_their_biases_are_diagnosed_dead() -> None:
             if isinstance(m, nn.Linear):
                 m.bias.zero_()
     assert check_initialization_quality(net)["diagnosis"] == "healthy"
+
+
+@pytest.mark.parametrize(("factor", "expected"), [(1.0, "healthy"), (10.0, "exploding"), (0.01, "vanishing")])
+def test_recurrent_weights_far_from_norm_one_are_diagnosed(factor: float, expected: str) -> None:
+    # measured: the gradient of the last output with respect to the first time step's input, against the last
+    torch.manual_seed(0)
+    lstm = nn.LSTM(16, 32, batch_first=True)
+    with torch.no_grad():
+        for name, p in lstm.named_parameters():
+            if "weight_hh" in name:
+                for block in p.chunk(4):
+                    nn.init.orthogonal_(block)
+                p.mul_(factor)
+    x = torch.randn(4, 16, 16, requires_grad=True)  # 16 steps
+    out, _ = lstm(x)
+    (grad,) = torch.autograd.grad(out[:, -1].pow(2).sum(), x)
+    ratio = float(grad[:, 0].norm() / grad[:, -1].norm())
+    measured = "vanishing" if ratio < 1e-3 else "exploding" if ratio > 1e3 or not math.isfinite(ratio) else "ok"
+    assert measured == {1.0: "ok", 10.0: "exploding", 0.01: "vanishing"}[factor]  # the truth, by autograd
+    quality = check_initialization_quality(nn.Sequential(lstm))
+    assert quality["diagnosis"] == expected, quality["warnings"]
+    if expected != "healthy":
+        assert any("weight_hh_l0" in w and "spectral norm" in w for w in quality["warnings"])

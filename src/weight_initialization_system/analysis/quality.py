@@ -300,6 +300,7 @@ def check_initialization_quality(
 
     logits_explode = _readout_logits(model, infos, links, stats, scores)
     dead = _dead_units(model, infos, links, gains, stats, scores)
+    recurrent = _recurrent_gain(model, infos, links, scores)
     errors: list[str] = []
     for name in detect_tiled_shards(model):
         errors.append(f"ERROR: parameter '{name}': its full tensor is one block repeated across shards: every rank "
@@ -318,6 +319,8 @@ def check_initialization_quality(
         diagnosis = "exploding"
     if diagnosis in ("healthy", "inconsistent") and dead:
         diagnosis = "dead"
+    if diagnosis == "healthy" and recurrent is not None:
+        diagnosis = recurrent
     return {
         "overall_score": overall,
         "parameter_scores": scores,
@@ -368,6 +371,38 @@ def _readout_logits(model: nn.Module, infos: dict[str, LayerInfo], links: dict[s
                 f"unit-variance input (fan_in {info.fans[0]}), which adds ≈ {_fmt(logit_std ** 2 / 2)} nats to the "
                 f"initial loss; use std ≤ {_fmt(1 / math.sqrt(max(info.fans[0], 1)))} (or zero, as μP does)")
     return found
+
+
+#: The hidden-to-hidden map of a recurrent layer is applied once per time step, so its gain compounds over
+#: the sequence: a spectral norm per gate block outside [1/3, 3] grows or shrinks the signal and its gradient
+#: by more than 3^T over T steps (Pascanu et al. 2013: ‖W_hh‖ < 1 is sufficient for vanishing gradients;
+#: orthogonal W_hh, norm 1, is the reference of Saxe et al. 2014 and Le et al. 2015).
+_RECURRENT_LIMIT = 3.0
+
+
+def _recurrent_gain(model: nn.Module, infos: dict[str, LayerInfo], links: dict[str, ChainLink],
+                    scores: dict[str, dict[str, Any]]) -> str | None:
+    """Warn about each ``W_hh`` whose per-gate spectral norm is far from 1; the verdict it implies, if any."""
+    verdict: str | None = None
+    for name, info in infos.items():
+        if links[name].op not in ("recurrent", "recurrent_input"):
+            continue
+        for weight in info.weight_names:
+            if "_hh" not in weight.rsplit(".", 1)[-1] or weight not in scores:
+                continue
+            w = model.get_parameter(weight).detach().double()
+            hidden = w.shape[-1]
+            blocks = w.reshape(-1, hidden, hidden) if w.shape[0] % hidden == 0 else w.unsqueeze(0)
+            norms = torch.linalg.matrix_norm(blocks, ord=2)
+            top, low = float(norms.max()), float(norms.min())
+            if top > _RECURRENT_LIMIT or top < 1 / _RECURRENT_LIMIT:
+                verdict = "exploding" if top > _RECURRENT_LIMIT else (verdict or "vanishing")
+                scores[weight]["score"] = min(scores[weight]["score"], 0.25)
+                scores[weight]["warnings"].append(
+                    f"layer '{weight}': recurrent weight with spectral norm {_fmt(top)} (gate blocks {_fmt(low)}–"
+                    f"{_fmt(top)}), applied once per time step: the signal and its gradient scale by about "
+                    f"{_fmt(top)}^T over T steps; use orthogonal_ (norm 1)")
+    return verdict
 
 
 #: ReLU units whose pre-activation ``h = Wx + b`` is negative for (almost) every input never pass a gradient:
