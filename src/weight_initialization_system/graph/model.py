@@ -424,7 +424,7 @@ _PASS = ("transparent", "scale", "shift", "module")
 def _resolve_modules(model: nn.Module, nodes: list[Node]) -> None:
     """Probe each leaf module placeholder: an activation or a norm absorbs its inner nodes."""
     modules = dict(model.named_modules(remove_duplicate=False))
-    seen: dict[tuple[Any, ...], Any] = {}
+    seen = _PROBES
     for node in nodes:
         if node.kind != "module":
             continue
@@ -437,6 +437,8 @@ def _resolve_modules(model: nn.Module, nodes: list[Node]) -> None:
         if key not in seen:
             act = probe_activation(module, shape)
             seen[key] = ("act", act) if act is not None else ("norm", probe_norm(module, shape))
+            if len(seen) > _PROBES_KEPT:
+                seen.pop(next(iter(seen)))
         what, value = seen[key]
         if value is None:
             node.kind = "transparent"
@@ -448,13 +450,20 @@ def _resolve_modules(model: nn.Module, nodes: list[Node]) -> None:
 
 
 
+#: Probe answers by :func:`_probe_key`, across traces (the oldest dropped beyond ``_PROBES_KEPT``).
+_PROBES: dict[tuple[Any, ...], Any] = {}
+_PROBES_KEPT = 512
+
+
 def _probe_key(module: nn.Module, shape: tuple[int, ...]) -> tuple[Any, ...]:
     """What a probe's answer depends on: the module's class, its plain settings (eps, flags), its parameter
     and buffer shapes, and the input shape -- so 64 identical RMSNorms are probed once."""
     settings = tuple(sorted((k, v) for k, v in vars(module).items()
                             if isinstance(v, (int, float, bool, str, type(None))) and not k.startswith("_")))
     tensors = tuple((n, tuple(t.shape)) for n, t in (*module.named_parameters(), *module.named_buffers()))
-    return (type(module), settings, tensors, shape)
+    small_buffers = tuple(tuple(b.detach().flatten().tolist()) for b in module.buffers()
+                          if b.numel() <= 64 and not b.is_meta)
+    return (type(module), settings, tensors, small_buffers, shape)
 
 
 def _forward(users: list[list[int]], start: int, through: Callable[[int], bool]) -> Iterator[int]:
