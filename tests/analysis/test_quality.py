@@ -21,7 +21,8 @@ HEALTHY = {
 }
 SICK = {
     "relu-N(0,1)": (nn.ReLU, lambda w: nn.init.normal_(w, 0, 1), "exploding"),
-    "tanh-N(0,1)": (nn.Tanh, lambda w: nn.init.normal_(w, 0, 1), "exploding"),
+    # tanh with N(0, 1): bounded forward, growing Jacobian (the benchmark measures K² ≈ 8e27 with F ≈ 1)
+    "tanh-N(0,1)": (nn.Tanh, lambda w: nn.init.normal_(w, 0, 1), "chaotic"),
     "relu-N(0,0.01)": (nn.ReLU, lambda w: nn.init.normal_(w, 0, 0.01), "vanishing"),
     "tanh-N(0,0.01)": (nn.Tanh, lambda w: nn.init.normal_(w, 0, 0.01), "vanishing"),
     "relu-xavier": (nn.ReLU, xavier_normal_, "vanishing"),
@@ -181,3 +182,19 @@ def test_recurrent_weights_far_from_norm_one_are_diagnosed(factor: float, expect
     assert quality["diagnosis"] == expected, quality["warnings"]
     if expected != "healthy":
         assert any("weight_hh_l0" in w and "spectral norm" in w for w in quality["warnings"])
+
+
+def test_tanh_driven_into_its_tails_is_diagnosed_saturated() -> None:
+    # measured: with N(0, 1) weights at fan_in 64 the pre-activations have std ≈ 8, most |tanh'| < 0.05
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 4))  # too shallow to compound into chaos
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Linear):
+                m.weight.normal_(0.0, 1.0)
+                m.bias.zero_()
+    h = net[0](torch.randn(512, 64))
+    assert float(((1 - torch.tanh(h) ** 2) < 0.05).double().mean()) > 0.5  # the ground truth, measured
+    quality = check_initialization_quality(net)
+    assert quality["diagnosis"] == "saturated"
+    assert any("saturated" in w and "'0.weight'" in w for w in quality["warnings"])

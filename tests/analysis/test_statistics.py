@@ -130,7 +130,7 @@ def test_spectral_norm_of_semi_orthogonal_matrices_is_one_for_every_start_vector
     assert s["mp_ratio"] < 2.0  # no "low-rank / duplicated rows" flag after an orthogonal init
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     kind=st.sampled_from(["gaussian", "orthogonal", "scaled_orthogonal", "rank1"]),
     rows=st.integers(1, 48),

@@ -51,7 +51,7 @@ from torch import nn
 from ..initializers._common import positive
 from ._state import read_only
 from .guardrails import detect_tiled_shards
-from .meanfield import activation_moments
+from .meanfield import ACTIVATIONS, activation_moments
 from .recommend import recommend_layer
 from .statistics import analyze_weights
 from .topology import ChainLink, LayerInfo, trace_chains
@@ -192,7 +192,8 @@ def check_initialization_quality(
         ``{"overall_score": float, "parameter_scores": {name: {"score", "warnings", ...}}, "diagnosis": str,
         "warnings": [str], "errors": [str], "layers": {layer: {"log_gain", "compounded_log_gain", "critical_std", ...}},
         "tolerance": float, "target_std": float | None}``. ``diagnosis`` is ``"healthy"``, ``"vanishing"``,
-        ``"exploding"``, ``"inconsistent"`` (peers disagree), ``"dead"`` (biases switch most ReLU units off) or
+        ``"exploding"``, ``"chaotic"`` (the Jacobian grows through bounded nonlinearities), ``"saturated"``,
+        ``"inconsistent"`` (peers disagree), ``"dead"`` (biases switch most ReLU units off) or
         ``"broken"`` (NaN/Inf, symmetric weights, or
         shards that repeat one block: ``errors`` lists those, see :func:`detect_tiled_shards`).
 
@@ -301,6 +302,7 @@ def check_initialization_quality(
     logits_explode = _readout_logits(model, infos, links, stats, scores)
     dead = _dead_units(model, infos, links, gains, stats, scores)
     recurrent = _recurrent_gain(model, infos, links, scores)
+    saturated = _saturated_units(infos, gains, stats, scores)
     errors: list[str] = []
     for name in detect_tiled_shards(model):
         errors.append(f"ERROR: parameter '{name}': its full tensor is one block repeated across shards: every rank "
@@ -314,13 +316,16 @@ def check_initialization_quality(
     weight_scores = [scores[w]["score"] for w in layer_of if w in scores]
     pool = weight_scores or [s["score"] for s in scores.values()]
     overall = 0.0 if any_nonfinite or not pool else sum(pool) / len(pool)
-    diagnosis = _diagnosis(scores, gains, scale, any_nonfinite or broken)
+    bounded = frozenset(n for n, i in infos.items() if i.input_activation in _SATURATING)
+    diagnosis = _diagnosis(scores, gains, scale, any_nonfinite or broken, bounded)
     if diagnosis == "healthy" and logits_explode:
         diagnosis = "exploding"
     if diagnosis in ("healthy", "inconsistent") and dead:
         diagnosis = "dead"
     if diagnosis == "healthy" and recurrent is not None:
         diagnosis = recurrent
+    if diagnosis in ("healthy", "exploding", "inconsistent") and saturated:  # chaos (measured first) stays
+        diagnosis = "saturated"
     return {
         "overall_score": overall,
         "parameter_scores": scores,
@@ -365,9 +370,10 @@ def _readout_logits(model: nn.Module, infos: dict[str, LayerInfo], links: dict[s
         logit_std = abs(links[name].input_scale) * math.sqrt(max(info.fans[0], 1) * (st["mean"] ** 2 + st["std"] ** 2))
         if logit_std > _LOGIT_STD_LIMIT:
             found = True
+            tied = "" if canonical == info.weight_names[0] else f", tied to '{canonical}'"
             scores[canonical]["score"] = min(scores[canonical]["score"], 0.25)
             scores[canonical]["warnings"].append(
-                f"layer '{info.weight_names[0]}' (readout): its logits start with std ≈ {_fmt(logit_std)} for a "
+                f"layer '{info.weight_names[0]}' (readout{tied}): its logits start with std ≈ {_fmt(logit_std)} for a "
                 f"unit-variance input (fan_in {info.fans[0]}), which adds ≈ {_fmt(logit_std ** 2 / 2)} nats to the "
                 f"initial loss; use std ≤ {_fmt(1 / math.sqrt(max(info.fans[0], 1)))} (or zero, as μP does)")
     return found
@@ -403,6 +409,47 @@ def _recurrent_gain(model: nn.Module, infos: dict[str, LayerInfo], links: dict[s
                     f"{_fmt(top)}), applied once per time step: the signal and its gradient scale by about "
                     f"{_fmt(top)}^T over T steps; use orthogonal_ (norm 1)")
     return verdict
+
+
+#: A saturating nonlinearity passes almost no gradient where ``|φ'(h)| < 0.05``; a layer is saturated when
+#: its pre-activation ``h ~ N(0, q)`` lies there for more than half of the units and inputs.
+_SATURATED_SLOPE = 0.05
+_SATURATING = ("tanh", "sigmoid", "hardtanh", "softsign", "hardsigmoid")
+
+
+def _flat_beyond(name: str, param: float | None) -> float:
+    """The ``|h|`` beyond which ``|φ'(h)| < 0.05`` (bisection on φ's slope, which decreases in ``|h|``)."""
+    lo, hi = 0.0, 60.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        h = torch.tensor(mid, dtype=torch.float64, requires_grad=True)
+        (slope,) = torch.autograd.grad(ACTIVATIONS[name](h, param), h)
+        lo, hi = (mid, hi) if abs(float(slope)) >= _SATURATED_SLOPE else (lo, mid)
+    return hi
+
+
+def _saturated_units(infos: dict[str, LayerInfo], gains: dict[str, LayerGain],
+                     stats: dict[str, dict[str, float]], scores: dict[str, dict[str, Any]]) -> bool:
+    """Warn about each layer whose output drives the saturating nonlinearity after it into its flat tails."""
+    found = False
+    for name, info in infos.items():
+        gain, act = gains.get(name), info.output_activation
+        st = stats.get(info.weight_names[0])
+        if act not in _SATURATING or gain is None or not gain.judged or st is None:
+            continue
+        m2, _ = activation_moments(info.input_activation, info.input_activation_param, gain.q_in)
+        q = max(info.fans[0], 1) * (st["mean"] ** 2 + st["std"] ** 2) * m2
+        edge = _flat_beyond(act, info.output_activation_param)
+        flat = math.erfc(edge / math.sqrt(2 * q)) if q > 0 else 0.0  # P(|h| > edge) for h ~ N(0, q)
+        if flat > 0.5:
+            found = True
+            weight = info.weight_names[0]
+            scores[weight]["score"] = min(scores[weight]["score"], 0.25)
+            scores[weight]["warnings"].append(
+                f"layer '{weight}': pre-activation std ≈ {_fmt(math.sqrt(q))} puts {flat:.0%} of the {act} "
+                f"units beyond |h| = {_fmt(edge)}, where its slope is under {_SATURATED_SLOPE} (saturated: almost "
+                f"no gradient passes); use std {_fmt(1 / math.sqrt(max(info.fans[0], 1)))} or orthogonal_")
+    return found
 
 
 #: ReLU units whose pre-activation ``h = Wx + b`` is negative for (almost) every input never pass a gradient:
@@ -455,14 +502,20 @@ def _compounded_deviation(gain: LayerGain) -> float:
     return abs(gain.compounded) if gain.two_sided else max(0.0, gain.compounded)
 
 
-def _diagnosis(scores: dict[str, dict[str, Any]], gains: dict[str, LayerGain], scale: float, broken: bool) -> str:
+def _diagnosis(scores: dict[str, dict[str, Any]], gains: dict[str, LayerGain], scale: float, broken: bool,
+               bounded: frozenset[str] = frozenset()) -> str:
+    """The verdict. A chain whose Jacobian grows while its layers' inputs pass a bounded nonlinearity is
+    *chaotic* (Poole et al. 2016: the forward stays bounded, nearby inputs diverge), not exploding."""
     if broken:
         return "broken"
     judged = [g for g in gains.values() if g.judged]
     worst = max(judged, key=_compounded_deviation, default=None)
     if worst is not None and (_compounded_deviation(worst) > _COMPOUND_LIMIT
                               or _chain_deviation(worst) > 2 * scale):
-        return "exploding" if worst.compounded > 0 else "vanishing"
+        if worst.compounded > 0:
+            chaos = worst.name in bounded and _compounded_deviation(worst) > _COMPOUND_LIMIT
+            return "chaotic" if chaos else "exploding"
+        return "vanishing"
     if any(s["deviation"] > scale for s in scores.values()):
         return "inconsistent"
     return "healthy"
