@@ -47,6 +47,7 @@ def _fresh_python(code: str) -> subprocess.CompletedProcess[str]:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_importing_and_initializing_an_mlp_loads_neither_torch_distributed_tensor_nor_sympy() -> None:
     done = _fresh_python("""
         import sys
@@ -63,6 +64,7 @@ def test_importing_and_initializing_an_mlp_loads_neither_torch_distributed_tenso
     assert done.stdout.strip() == ""
 
 
+@pytest.mark.slow
 def test_dtensors_are_still_recognised_once_the_user_imports_torch_distributed_tensor() -> None:
     done = _fresh_python("""
         import torch

@@ -30,7 +30,8 @@ _CANDIDATES = [ROOT.parent / "shared" / "seeds", ROOT.parent.parent / "shared" /
 SEED = next((d / "weight_initialization_system_README.md" for d in _CANDIDATES
              if (d / "weight_initialization_system_README.md").is_file()), None)
 
-pytestmark = pytest.mark.skipif(SEED is None, reason="the seed README is not at ../shared/seeds/ next to the repo")
+pytestmark = [pytest.mark.skipif(SEED is None, reason="the seed README is not at ../shared/seeds/ next to the repo"),
+              pytest.mark.slow]
 
 
 def _blocks() -> list[str]:

@@ -84,6 +84,7 @@ def test_gradient_flow_has_the_notebook_fields_and_counts() -> None:
     assert g["loss"] == pytest.approx(float(F.mse_loss(out, target)), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_scale_free_score_does_not_depend_on_the_loss_reduction() -> None:
     model = gpt2_init(TinyGPT(layers=4))
     idx = torch.randint(0, 50, (16, 8), generator=torch.Generator().manual_seed(0))
@@ -143,6 +144,7 @@ def test_semi_orthogonal_map_has_all_singular_values_equal_and_no_spread(
     assert r["spread"] < _SPREAD_TOL  # was 2.49 for 64 → 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("d_in", "hidden", "d_out", "batch"), [
     (12, 20, 5, 1), (5, 16, 12, 1), (8, 8, 3, 2), (3, 10, 9, 2), (9, 6, 9, 1),
 ])
@@ -191,6 +193,7 @@ def test_jacobian_docstring_example_runs() -> None:
     assert runner.failures == 0 and runner.tries > 0
 
 
+@pytest.mark.slow
 def test_orthogonal_tanh_net_is_far_more_isometric_than_gaussian_of_same_variance() -> None:
     width = 96
     x = torch.randn(4, width, generator=torch.Generator().manual_seed(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,6 +52,7 @@ def _same(a: dict[str, object], b: dict[str, object]) -> bool:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None)
 @given(training=st.booleans(), with_grad=st.booleans(), with_hook=st.booleans(), seed=st.integers(0, 100))
 def test_no_analysis_mutates_the_model(training: bool, with_grad: bool, with_hook: bool, seed: int) -> None:

@@ -29,6 +29,7 @@ SICK = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(HEALTHY))
 def test_deep_networks_with_matching_init_are_healthy(case: str) -> None:
     act, init = HEALTHY[case]
@@ -61,6 +62,7 @@ def test_gpt2_scheme_on_a_transformer_scores_healthy_like_the_seed_test() -> Non
         assert quality["diagnosis"] == "healthy"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factor", [10.0, 0.1])
 def test_a_scale_error_on_any_transformer_layer_is_flagged_by_name(factor: float) -> None:
     model = gpt2_init(TinyGPT(layers=3))

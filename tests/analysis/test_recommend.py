@@ -81,6 +81,7 @@ def test_recommend_agrees_with_auto_on_every_layer() -> None:
             assert (result[weight].initializer, result[weight].reason) == (rec.initializer, rec.reason)
 
 
+@pytest.mark.slow
 def test_recommendations_applied_one_by_one_equal_auto() -> None:
     """Feeding every recommendation to initialize_model gives the weights that auto draws (same seed)."""
     auto, manual = TinyGPT(layers=2), TinyGPT(layers=2)
@@ -96,6 +97,7 @@ def _mlp(activation: str) -> nn.Module:
     return deep_mlp(24, 128, activation)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "build",
     [lambda: _mlp("relu"), lambda: _mlp("tanh"),

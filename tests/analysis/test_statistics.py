@@ -117,6 +117,7 @@ def _matrix(kind: str, shape: tuple[int, ...], gen: torch.Generator) -> torch.Te
 ISSUE_SHAPES = [(10, 64), (64, 256), (256, 64), (128, 128), (3, 1000), (768, 3072), (96, 64, 3, 3), (64, 3, 7, 7)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ISSUE_SHAPES, ids=str)
 def test_spectral_norm_of_semi_orthogonal_matrices_is_one_for_every_start_vector(shape: tuple[int, ...]) -> None:
     w = nn.init.orthogonal_(torch.empty(*shape), generator=torch.Generator().manual_seed(0))
@@ -130,6 +131,7 @@ def test_spectral_norm_of_semi_orthogonal_matrices_is_one_for_every_start_vector
     assert s["mp_ratio"] < 2.0  # no "low-rank / duplicated rows" flag after an orthogonal init
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     kind=st.sampled_from(["gaussian", "orthogonal", "scaled_orthogonal", "rank1"]),

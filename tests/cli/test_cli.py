@@ -176,6 +176,7 @@ def test_every_builtin_runs_forward_on_its_sample(name: str) -> None:
     assert out.shape[0] == 2 and torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_cli() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-m", "weight_initialization_system", "init", "mpl", "--method", "zeros"],
@@ -184,6 +185,7 @@ def test_python_dash_m_runs_the_cli() -> None:
     assert done.stdout == "" and done.stderr.startswith("Error: Unknown model 'mpl'")
 
 
+@pytest.mark.slow
 def test_main_job_writes_the_report_with_verdict_and_comparison(capsys: pytest.CaptureFixture[str],
                                                                 tmp_path: Path) -> None:
     out = tmp_path / "report.html"

@@ -89,6 +89,7 @@ def test_config_override_changes_the_layer_count(capsys: pytest.CaptureFixture[s
     assert "num_hidden_layers=3" in data["built"]
 
 
+@pytest.mark.slow
 @needs_transformers
 def test_full_size_llama_is_analyzed_on_the_meta_device_in_little_memory(
         full_size_llama: subprocess.Popen[str]) -> None:

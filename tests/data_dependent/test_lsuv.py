@@ -28,6 +28,7 @@ def _cases() -> list[tuple[str, Callable[[], nn.Module], torch.Tensor]]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("label", "build", "x"), _cases(), ids=[c[0] for c in _cases()])
 def test_every_layer_ends_within_tolerance(label: str, build: Callable[[], nn.Module], x: torch.Tensor) -> None:
     torch.manual_seed(0)

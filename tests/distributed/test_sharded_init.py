@@ -14,6 +14,8 @@ import dist_workers
 import pytest
 import torch.multiprocessing as mp
 
+pytestmark = pytest.mark.slow  # starts 2 + 4 processes that each import torch.distributed
+
 DEADLINE_S = 120
 
 

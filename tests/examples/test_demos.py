@@ -20,6 +20,7 @@ def test_basic_demonstration_matches_each_formula(capsys: pytest.CaptureFixture[
     assert "measured std" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_hybrid_demonstration_keeps_both_schemes() -> None:
     results = AdvancedWeightInitExamples(verbose=False).demonstrate_hybrid_model_initialization()
     owners = results["initializer_of"]
@@ -28,6 +29,7 @@ def test_hybrid_demonstration_keeps_both_schemes() -> None:
     assert 0.0 <= results["quality"] <= 1.0
 
 
+@pytest.mark.slow
 def test_run_all_returns_every_demonstration(capsys: pytest.CaptureFixture[str]) -> None:
     results = AdvancedWeightInitExamples().run_all_advanced_examples()
     assert set(results) == {"basic", "architecture_specific", "hybrid", "config", "lsuv"}

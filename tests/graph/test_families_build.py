@@ -54,6 +54,7 @@ def test_skip_reason_is_set_only_when_the_build_fails(name: str) -> None:
             family.build()
 
 
+@pytest.mark.slow
 @families
 def test_model_runs_positional_and_keyword_samples(name: str) -> None:
     family = _family(name)

@@ -65,6 +65,7 @@ def test_mamba_time_step_bias_and_state_parameters_are_kept() -> None:
     assert "backbone.layers.0.mixer.in_proj.weight" in result.initialized
 
 
+@pytest.mark.slow
 def test_auto_on_llama_without_a_sample_keeps_the_residual_stream_order_one() -> None:
     # measured: the std of every decoder layer's output (the residual stream) on random tokens
     import transformers

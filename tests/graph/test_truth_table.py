@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
 
 from weight_initialization_system.graph import Activation, ModelGraph, trace
 
@@ -128,14 +129,22 @@ def _available(family: Family) -> None:
         pytest.skip(family.skip_reason)
 
 
-_TRACES: dict[str, ModelGraph] = {}
+#: One build and one keyword-sample trace per family for the whole module, with the model's state from before
+#: that trace: the truth-table tests read the graph; the sample test reuses model, state and graph.
+_TRACES: dict[str, tuple[nn.Module, dict[str, torch.Tensor], ModelGraph]] = {}
+
+
+def _built_and_traced(name: str) -> tuple[nn.Module, dict[str, torch.Tensor], ModelGraph]:
+    if name not in _TRACES:
+        family = FAMILIES[name]
+        model = family.build()
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        _TRACES[name] = (model, before, trace(model, family.kwargs()))
+    return _TRACES[name]
 
 
 def _traced(name: str) -> ModelGraph:
-    if name not in _TRACES:
-        family = FAMILIES[name]
-        _TRACES[name] = trace(family.build(), family.kwargs())
-    return _TRACES[name]
+    return _built_and_traced(name)[2]
 
 
 FIELDS = ("residual_ends", "norm_position", "activation_into", "embeddings", "norms", "attention_scale", "readout",
@@ -154,15 +163,15 @@ def test_graph_matches_the_truth_table(name: str, field: str, request: Any) -> N
     assert not found, "\n".join(found)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FAMILIES))
 def test_every_family_traces_without_a_sample_and_with_positional_and_dict_samples(name: str, request: Any) -> None:
     family = FAMILIES[name]
     _available(family)
     if name in NO_SAMPLE_GAPS:
         request.applymarker(pytest.mark.xfail(reason=NO_SAMPLE_GAPS[name], strict=True))
-    model = family.build()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    graphs = [trace(model, family.positional()), trace(model, family.kwargs())]
+    model, before, keyword_graph = _built_and_traced(name)  # before: the state as built, ahead of any trace
+    graphs = [trace(model, family.positional()), keyword_graph]
     free = trace(model)
     assert free.traced, free.reason
     graphs.append(free)

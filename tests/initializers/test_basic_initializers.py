@@ -69,6 +69,7 @@ TRUNC_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mean", "std", "a", "b"), TRUNC_CASES)
 def test_trunc_normal_is_exact_against_scipy_truncnorm(mean: float, std: float, a: float, b: float) -> None:
     exact = stats.truncnorm((a - mean) / std, (b - mean) / std, loc=mean, scale=std)
@@ -80,6 +81,7 @@ def test_trunc_normal_is_exact_against_scipy_truncnorm(mean: float, std: float, 
     assert_mean_std(x, float(exact.mean()), float(exact.std()), kurtosis=kurtosis, what=f"trunc [{a}, {b}]")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mean", "std", "a", "b"), TRUNC_CASES)
 def test_trunc_normal_float32_is_exact_against_scipy_truncnorm(mean: float, std: float, a: float, b: float) -> None:
     exact = stats.truncnorm((a - mean) / std, (b - mean) / std, loc=mean, scale=std)
@@ -96,6 +98,7 @@ def test_trunc_normal_ks_against_torch(a: float, b: float) -> None:
     assert stats.ks_2samp(ours.numpy(), theirs.numpy()).pvalue > KS_P_MIN
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("a", "b"), [(-2.0, 2.0), (-math.inf, math.inf), (2.0, math.inf), (-math.inf, -2.0)])
 def test_trunc_normal_wide_or_one_sided_bounds_never_give_the_bound_or_inf(a: float, b: float) -> None:
     # Regression: float32 u reached exactly ±1 (probability ~2^-24 per element, more for one-sided bounds),

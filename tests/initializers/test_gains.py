@@ -59,6 +59,7 @@ def test_numeric_gain_is_inverse_root_second_moment_by_monte_carlo(name: str) ->
     assert calculate_gain(name) == pytest.approx(1 / math.sqrt(m), abs=tol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["relu", "tanh_free", *sorted(ACTIVATIONS)])
 def test_gain_preserves_the_forward_second_moment(name: str) -> None:
     # y_b = Σ_i W_bi φ(x_bi) with independent rows: E[y²] = fan_in · gain²/fan_in · E[φ(z)²] = 1.

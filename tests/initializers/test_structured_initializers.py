@@ -31,6 +31,7 @@ def test_orthogonal_float32_gram_within_float32_precision() -> None:
     assert torch.allclose(w @ w.T, torch.eye(64), atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(24, 24), (12, 36), (36, 12)])
 def test_orthogonal_entries_match_torch_by_ks(shape: tuple[int, int]) -> None:
     # Haar-distributed Q: the entries of many independent matrices have the same law as torch's.
@@ -40,6 +41,7 @@ def test_orthogonal_entries_match_torch_by_ks(shape: tuple[int, int]) -> None:
     assert stats.ks_2samp(ours.numpy(), theirs.numpy()).pvalue > KS_P_MIN
 
 
+@pytest.mark.slow
 def test_random_orthogonal_has_no_sign_bias() -> None:
     # Without folding sign(diag R) into Q the diagonal of Q would be biased (QR returns R with a fixed-sign
     # diagonal convention). Haar: each diagonal entry has mean 0 and variance 1/n.

@@ -106,12 +106,14 @@ def _check_every_failure(factory: Callable[[], nn.Module], operation: Operation,
     return calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
 def test_failure_at_every_tensor_copy_leaves_the_model_untouched(name: str) -> None:
     factory, operation = OPERATIONS[name]
     assert _check_every_failure(factory, operation, torch.Tensor, "copy_", FAILURES) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failure", FAILURES)
 @pytest.mark.parametrize("name", ["initialize_model kaiming_normal", "apply_scheme gpt2"])
 def test_each_failure_kind_at_every_tensor_copy_leaves_the_model_untouched(name: str,
@@ -120,6 +122,7 @@ def test_each_failure_kind_at_every_tensor_copy_leaves_the_model_untouched(name:
     assert _check_every_failure(factory, operation, torch.Tensor, "copy_", (failure,)) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(OPERATIONS))
 def test_operation_succeeds_after_a_failed_attempt_as_if_it_never_happened(name: str) -> None:
     factory, operation = OPERATIONS[name]
@@ -219,6 +222,7 @@ def test_materialize_failing_at_every_copy_leaves_the_meta_model(failure: type[B
 # ---- the CLI --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_init_out_failing_at_every_copy_leaves_the_file(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     from weight_initialization_system.cli import main
 
@@ -281,6 +285,7 @@ def _wide_mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 6))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", [False, True], ids=["one thread", "threads"])
 def test_failure_inside_a_many_step_exchange_is_rolled_back(parallel: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tensors exchanged in many small steps (and, with threads, in pieces on several workers at once): a

@@ -99,6 +99,7 @@ def test_sections_without_data_say_why() -> None:
     assert set(diagnosis_figures(d)) == {"histograms", "std"}
 
 
+@pytest.mark.slow
 def test_training_on_digits_learns_and_is_deterministic() -> None:
     data = load_digits_data(0)
     assert data.features == 64 and len(data.x_train) + len(data.x_test) == 1797
@@ -240,6 +241,7 @@ def test_columns_without_data_for_every_method_are_left_out() -> None:
     assert {"final loss", "test acc"} <= set(summary_rows(trained)[0])
 
 
+@pytest.mark.slow
 def test_comparison_without_training_or_weak_layers_renders_no_empty_column_or_zero_chart() -> None:
     untrained = Comparison("cnn", [_method("A", [8] * 3, [8] * 3), _method("B", [8] * 3, [8] * 3)], seeds=[0, 1, 2])
     assert not has_weak_layers(untrained)

@@ -87,6 +87,7 @@ def test_auto_keeps_30_layer_plain_mlp_healthy(activation: str) -> None:
     assert "first layer: raw inputs, gain 1" in result["0.weight"].reason
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("activation", ["gelu", "silu", "mish"])
 def test_auto_with_sample_fixes_smooth_activation_drift(activation: str) -> None:
     torch.manual_seed(0)
@@ -108,6 +109,7 @@ def test_silu_without_sample_drifts_at_its_second_moment_gain() -> None:
     assert _diagnose(values) == "exploding"
 
 
+@pytest.mark.slow
 def test_auto_keeps_residual_cnn_stream_healthy() -> None:
     torch.manual_seed(0)
     model = CustomCNNModel(3, 10, channels=(16, 32, 64), blocks_per_stage=3)

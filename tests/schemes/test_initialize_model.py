@@ -364,6 +364,7 @@ def test_values_do_not_depend_on_the_thread_count() -> None:
     assert_unchanged(second, snapshot(first))
 
 
+@pytest.mark.slow
 def test_bitwise_reproducible_run_to_run_and_in_a_fresh_process(tmp_path: Path) -> None:
     model = deep_model()
     initialize_model(model, "trunc_normal", std=0.02, seed=2024)

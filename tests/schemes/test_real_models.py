@@ -39,6 +39,7 @@ def _trains(model: nn.Module, loss_fn: object) -> None:
     optimizer.step()
 
 
+@pytest.mark.slow
 def test_hf_gpt2_small_config() -> None:
     transformers = pytest.importorskip("transformers", reason="transformers is not installed (extra 'hf')")
     torch.manual_seed(0)

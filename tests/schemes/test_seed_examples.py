@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from custom_model_architectures import CNNTransformerHybrid, CustomCNNModel, CustomRNNModel, CustomTransformerModel
@@ -16,6 +17,7 @@ def _std_within_6_sigma(weight: torch.Tensor, expected: float) -> bool:
     return abs(float(weight.detach().std()) - expected) < 6 * expected / math.sqrt(2 * weight.numel())
 
 
+@pytest.mark.slow
 def test_readme_architecture_specific_and_hybrid_examples_run() -> None:
     torch.manual_seed(0)
     transformer_model = CustomTransformerModel(vocab_size=1000, d_model=128)
