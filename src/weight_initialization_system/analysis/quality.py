@@ -348,6 +348,12 @@ def _chain_deviation(gain: LayerGain) -> float:
     return dev / math.sqrt(max(gain.chain_position, 1))
 
 
+def _flag(scores: dict[str, dict[str, Any]], weight: str, message: str) -> None:
+    """Mark a parameter as faulty: its score drops to at most 0.25 and the message joins its warnings."""
+    scores[weight]["score"] = min(scores[weight]["score"], 0.25)
+    scores[weight]["warnings"].append(message)
+
+
 #: Logits of std ``s`` (i.i.d. Gaussian) raise the initial cross-entropy by about ``s²/2`` nats over
 #: ``log V``; above ``√2`` that is more than one nat: the readout starts confidently wrong.
 _LOGIT_STD_LIMIT = math.sqrt(2.0)
@@ -371,8 +377,7 @@ def _readout_logits(model: nn.Module, infos: dict[str, LayerInfo], links: dict[s
         if logit_std > _LOGIT_STD_LIMIT:
             found = True
             tied = "" if canonical == info.weight_names[0] else f", tied to '{canonical}'"
-            scores[canonical]["score"] = min(scores[canonical]["score"], 0.25)
-            scores[canonical]["warnings"].append(
+            _flag(scores, canonical,
                 f"layer '{info.weight_names[0]}' (readout{tied}): its logits start with std ≈ {_fmt(logit_std)} for a "
                 f"unit-variance input (fan_in {info.fans[0]}), which adds ≈ {_fmt(logit_std ** 2 / 2)} nats to the "
                 f"initial loss; use std ≤ {_fmt(1 / math.sqrt(max(info.fans[0], 1)))} (or zero, as μP does)")
@@ -403,8 +408,7 @@ def _recurrent_gain(model: nn.Module, infos: dict[str, LayerInfo], links: dict[s
             top, low = float(norms.max()), float(norms.min())
             if top > _RECURRENT_LIMIT or top < 1 / _RECURRENT_LIMIT:
                 verdict = "exploding" if top > _RECURRENT_LIMIT else (verdict or "vanishing")
-                scores[weight]["score"] = min(scores[weight]["score"], 0.25)
-                scores[weight]["warnings"].append(
+                _flag(scores, weight,
                     f"layer '{weight}': recurrent weight with spectral norm {_fmt(top)} (gate blocks {_fmt(low)}–"
                     f"{_fmt(top)}), applied once per time step: the signal and its gradient scale by about "
                     f"{_fmt(top)}^T over T steps; use orthogonal_ (norm 1)")
@@ -444,8 +448,7 @@ def _saturated_units(infos: dict[str, LayerInfo], gains: dict[str, LayerGain],
         if flat > 0.5:
             found = True
             weight = info.weight_names[0]
-            scores[weight]["score"] = min(scores[weight]["score"], 0.25)
-            scores[weight]["warnings"].append(
+            _flag(scores, weight,
                 f"layer '{weight}': pre-activation std ≈ {_fmt(math.sqrt(q))} puts {flat:.0%} of the {act} "
                 f"units beyond |h| = {_fmt(edge)}, where its slope is under {_SATURATED_SLOPE} (saturated: almost "
                 f"no gradient passes); use std {_fmt(1 / math.sqrt(max(info.fans[0], 1)))} or orthogonal_")
@@ -483,8 +486,7 @@ def _dead_units(model: nn.Module, infos: dict[str, LayerInfo], links: dict[str, 
             found = True
             weight = info.weight_names[0]
             if weight in scores:
-                scores[weight]["score"] = min(scores[weight]["score"], 0.25)
-                scores[weight]["warnings"].append(
+                _flag(scores, weight,
                     f"layer '{weight}': its biases (mean {_fmt(float(bias.mean()))}) against a pre-activation std "
                     f"of {_fmt(math.sqrt(q))} leave {off:.0%} of the ReLU units after it off for 95% of inputs (dead: "
                     "no gradient flows through them); set the biases to 0")
