@@ -15,7 +15,8 @@ import torch
 from ..errors import WeightInitError
 
 __all__ = [
-    "check_choice", "check_module", "closest_match", "finite", "initializer", "integer", "needs_ndim", "positive",
+    "bound", "check_choice", "check_module", "closest_match", "finite", "initializer", "integer", "needs_ndim",
+    "positive",
 ]
 
 logger = logging.getLogger("weight_initialization_system")
@@ -63,6 +64,15 @@ def finite(argument: str, value: float) -> float:
     """Check that a number is finite (any sign)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise WeightInitError(f"Argument `{argument}` must be a finite number. Received: {argument}={value!r}")
+    return float(value)
+
+
+def bound(argument: str, value: float) -> float:
+    """Check that a bound is a number and not NaN; ``±inf`` is allowed (an open side)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        raise WeightInitError(
+            f"Argument `{argument}` must be a number (±inf allowed). Received: {argument}={value!r}"
+        )
     return float(value)
 
 
