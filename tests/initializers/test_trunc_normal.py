@@ -147,6 +147,28 @@ def test_chunked_drawing_is_deterministic_and_returns_the_tensor() -> None:
     assert torch.equal(t, again)
 
 
+def test_values_do_not_depend_on_the_number_of_threads() -> None:
+    # 40 chunks: drawn on a thread pool with two threads, one after the other with one
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        pooled = trunc_normal_(torch.empty(40 << 15), 0.0, 1.0, -2.0, 2.0, generator=gen(9))
+        torch.set_num_threads(1)
+        inline = trunc_normal_(torch.empty(40 << 15), 0.0, 1.0, -2.0, 2.0, generator=gen(9))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(pooled, inline)
+
+
+def test_a_large_parameter_is_filled_in_place_without_grad() -> None:
+    # the worker threads do not inherit the caller's no_grad: each sets its own
+    weight = torch.nn.Parameter(torch.empty(1024, 1024))
+    assert trunc_normal_(weight, 0.0, 0.02, -0.04, 0.04, generator=gen(10)) is weight
+    assert weight.requires_grad and weight.grad_fn is None
+    w = weight.detach()
+    assert float(w.abs().max()) <= 0.04 and 0.01 < float(w.std()) < 0.02
+
+
 def test_meta_tensor_is_untouched_and_empty_tensor_warns() -> None:
     meta = torch.empty(4, 4, device="meta")
     assert trunc_normal_(meta, a=7.45, b=math.inf) is meta

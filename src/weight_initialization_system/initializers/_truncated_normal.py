@@ -30,14 +30,18 @@ that loses nothing against that grid, nor against the output's precision where t
 4. When :math:`\\Phi(\\beta)` underflows float64 (:math:`\\beta < -36`): exponential rejection (Robert 1995,
    "Simulation of truncated normal variables", Statistics and Computing 5), resampling only rejected elements.
 
-On the CPU the tensor is processed in chunks sized so that the output chunk and the scratch buffers stay in the L2
-caches: the passes after the (serial) random draw then run on cached data, not memory.
+On the CPU the tensor is drawn in chunks of 32K elements, each with all its passes while it is in the core's cache.
+Chunk ``k`` is drawn from stream ``k mod 8``: eight generators seeded from one draw of the caller's, so that the
+streams (torch's CPU generator is serial) run on ``torch.get_num_threads()`` threads, with the same values whatever
+their number. torch runs ops this small on the calling thread, so no thread waits on another, as it would after
+each of the dozen parallel passes over a bigger chunk, which makes a shared machine many times slower.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -45,8 +49,12 @@ import torch
 __all__ = ["sample_truncated_normal_"]
 
 _SQRT2 = math.sqrt(2.0)
-#: Bytes of output chunk plus scratch per chunk on the CPU: half in each of two 2 MiB L2 caches.
-_CHUNK_BYTES = 2 << 20
+#: Elements per chunk on the CPU: torch's grain size, up to which an op runs on the calling thread alone.
+_CHUNK = 1 << 15
+#: Chunk k is drawn from stream k % _STREAMS; a thread pool runs the streams from _POOL_MIN_CHUNKS chunks on.
+_STREAMS = 8
+_POOL_MIN_CHUNKS = 16
+_MASK64 = (1 << 64) - 1
 #: Path 2a needs every |x| <= _ERFINV_REACH or a mass of at least _ERFINV_MASS.
 _ERFINV_REACH = 5.3
 _ERFINV_MASS = 1e-7
@@ -61,8 +69,8 @@ _TAIL_G = (
     593.039446161175, -882.2322560721767, 578.8369120456671,
 )
 
-#: ``fill(out, scratch)`` writes one contiguous chunk ``out``, using scratch buffers of the same length.
-Fill = Callable[[torch.Tensor, Sequence[torch.Tensor]], None]
+#: ``fill(out, scratch, generator)`` draws one contiguous chunk ``out``, with scratch buffers of the same length.
+Fill = Callable[[torch.Tensor, Sequence[torch.Tensor], torch.Generator | None], None]
 
 
 def _phi(x: float) -> float:
@@ -80,7 +88,6 @@ class _Interval:
     scale: float  # ±std: the sign undoes the mirroring
     a: float
     b: float
-    generator: torch.Generator | None
     device: torch.device
 
     @property
@@ -126,9 +133,9 @@ def _by_erfinv(s: _Interval, work: torch.dtype) -> Fill:
     clamp = v_lo + half < -v_max or v_hi - half > v_max
     mean = s.constant(s.mean, work)
 
-    def fill(out: torch.Tensor, scratch: Sequence[torch.Tensor]) -> None:
+    def fill(out: torch.Tensor, scratch: Sequence[torch.Tensor], generator: torch.Generator | None) -> None:
         v = scratch[0] if scratch else out
-        v.uniform_(v_lo + half, v_hi + half, generator=s.generator)
+        v.uniform_(v_lo + half, v_hi + half, generator=generator)
         if clamp:
             v.clamp_(-v_max, v_max)
         torch.add(mean, v.erfinv_(), alpha=_SQRT2 * s.scale, out=v).clamp_(s.a, s.b)
@@ -138,15 +145,17 @@ def _by_erfinv(s: _Interval, work: torch.dtype) -> Fill:
     return fill
 
 
-def _float64_from_float32_draw(s: _Interval, lo: float, width: float) -> Callable[[torch.Tensor, torch.Tensor], None]:
+def _float64_from_float32_draw(
+    s: _Interval, lo: float, width: float
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Generator | None], None]:
     """``into = lo + width·(u + 2^-25)`` in float64 for a float32 draw ``u`` in [0, 1) (24 bits, exact in float64).
 
     A one-element (not 0-d) float64 start makes the pass itself float64, upcasting ``u`` as it reads it.
     """
     start = s.constant([lo + width * 2.0**-25])
 
-    def draw(into: torch.Tensor, u: torch.Tensor) -> None:
-        u.uniform_(0.0, 1.0, generator=s.generator)
+    def draw(into: torch.Tensor, u: torch.Tensor, generator: torch.Generator | None) -> None:
+        u.uniform_(0.0, 1.0, generator=generator)
         torch.add(start, u, alpha=width, out=into)
 
     return draw
@@ -157,9 +166,9 @@ def _by_erfinv_float64(s: _Interval) -> Fill:
     draw = _float64_from_float32_draw(s, s.v_lo, s.v_hi - s.v_lo)
     mean = s.constant(s.mean)
 
-    def fill(out: torch.Tensor, scratch: Sequence[torch.Tensor]) -> None:
+    def fill(out: torch.Tensor, scratch: Sequence[torch.Tensor], generator: torch.Generator | None) -> None:
         v = scratch[0]
-        draw(v, scratch[1] if len(scratch) > 1 else out)
+        draw(v, scratch[1] if len(scratch) > 1 else out, generator)
         torch.add(mean, v.erfinv_(), alpha=_SQRT2 * s.scale, out=out).clamp_(s.a, s.b)
 
     return fill
@@ -171,9 +180,9 @@ def _by_tail_polynomial(s: _Interval) -> Fill:
     draw = _float64_from_float32_draw(s, s.p_lo, s.mass)
     g = _Polynomial([s.mean + s.scale * _TAIL_G[0], *(s.scale * c for c in _TAIL_G[1:])], s)
 
-    def fill(out: torch.Tensor, scratch: Sequence[torch.Tensor]) -> None:
+    def fill(out: torch.Tensor, scratch: Sequence[torch.Tensor], generator: torch.Generator | None) -> None:
         w2, t, y = scratch[0], scratch[1], scratch[2]
-        draw(w2, scratch[3] if len(scratch) > 3 else out)
+        draw(w2, scratch[3] if len(scratch) > 3 else out, generator)
         w2.log_().neg_()
         torch.rsqrt(w2, out=t)
         torch.addcmul(g(t, y), w2, t, value=-_SQRT2 * s.scale, out=out).clamp_(s.a, s.b)
@@ -188,12 +197,12 @@ def _by_ndtri(s: _Interval, float64_draw: bool) -> Fill:
     p_lo, mass = s.p_lo, s.mass
     draw = _float64_from_float32_draw(s, p_lo, mass)
 
-    def fill(out: torch.Tensor, scratch: Sequence[torch.Tensor]) -> None:
+    def fill(out: torch.Tensor, scratch: Sequence[torch.Tensor], generator: torch.Generator | None) -> None:
         if float64_draw:
-            p = out.uniform_(p_lo + mass * 2.0**-54, p_lo + mass * (1.0 + 2.0**-54), generator=s.generator)
+            p = out.uniform_(p_lo + mass * 2.0**-54, p_lo + mass * (1.0 + 2.0**-54), generator=generator)
         else:
             p = scratch[0]
-            draw(p, scratch[1] if len(scratch) > 1 else out)
+            draw(p, scratch[1] if len(scratch) > 1 else out, generator)
         torch.add(mean, torch.special.ndtri(p, out=p), alpha=s.scale, out=out).clamp_(s.a, s.b)
 
     return fill
@@ -220,21 +229,49 @@ def _upper_tail_(out: torch.Tensor, lo: float, hi: float, generator: torch.Gener
         pending = pending[~ok]
 
 
-def _in_chunks_(tensor: torch.Tensor, scratch: Sequence[torch.dtype], fill: Fill) -> None:
-    """Run ``fill(out, buffers)`` over contiguous chunks ``out`` of ``tensor`` (of a staging copy if it is not
-    contiguous), with scratch ``buffers`` of the given dtypes and the chunk's length. On the CPU a chunk and its
-    buffers take at most ``_CHUNK_BYTES``; elsewhere the whole tensor is one chunk."""
+def _mix(x: int) -> int:
+    """SplitMix64's finalizer, to 63 bits: decorrelates the seeds of neighbouring streams."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (x ^ (x >> 31)) >> 1
+
+
+def _in_streams_(
+    tensor: torch.Tensor, scratch: Sequence[torch.dtype], fill: Fill, generator: torch.Generator | None
+) -> None:
+    """Run ``fill(out, buffers, stream)`` over contiguous chunks ``out`` of ``tensor`` (of a staging copy if it is
+    not contiguous), with scratch ``buffers`` of the given dtypes, the chunk's length.
+
+    On the CPU chunk ``k`` is drawn from stream ``k mod _STREAMS`` (see the module docstring); elsewhere the whole
+    tensor is one chunk, drawn from ``generator``.
+    """
     n = tensor.numel()
-    chunk = n
-    if tensor.device.type == "cpu":
-        per_element = tensor.element_size() + sum(torch.empty(0, dtype=d).element_size() for d in scratch)
-        chunk = min(n, 1 << (_CHUNK_BYTES // per_element).bit_length() - 1)
     target = tensor if tensor.is_contiguous() else torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
     flat = target.view(-1)
-    buffers = [torch.empty(chunk, dtype=dtype, device=tensor.device) for dtype in scratch]
-    for start in range(0, n, chunk):
-        out = flat[start : start + chunk]
-        fill(out, [b[: out.numel()] for b in buffers])
+    if tensor.device.type != "cpu":
+        fill(flat, [torch.empty(n, dtype=dtype, device=tensor.device) for dtype in scratch], generator)
+    else:
+        chunks = -(-n // _CHUNK)
+        base = int(torch.randint(0, 1 << 62, (), generator=generator))
+        streams = min(_STREAMS, chunks)
+
+        def stream(index: int) -> None:
+            with torch.no_grad():  # grad mode is per thread: a parameter's chunks are written in place
+                own = torch.Generator()
+                own.manual_seed(_mix(base * _STREAMS + index))
+                buffers = [torch.empty(min(n, _CHUNK), dtype=dtype) for dtype in scratch]
+                for k in range(index, chunks, _STREAMS):
+                    out = flat[k * _CHUNK : (k + 1) * _CHUNK]
+                    fill(out, [b[: out.numel()] for b in buffers], own)
+
+        workers = min(torch.get_num_threads(), streams)
+        if chunks >= _POOL_MIN_CHUNKS and workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="trunc_normal") as pool:
+                list(pool.map(stream, range(streams)))
+        else:
+            for index in range(streams):
+                stream(index)
     if target is not tensor:
         tensor.copy_(target)
 
@@ -250,13 +287,13 @@ def sample_truncated_normal_(
     alpha, beta, scale = (a - mean) / std, (b - mean) / std, std
     if alpha + beta > 0:  # mirror: the deep end of the interval goes to the lower side
         alpha, beta, scale = -beta, -alpha, -std
-    s = _Interval(alpha, beta, mean, scale, a, b, generator, tensor.device)
+    s = _Interval(alpha, beta, mean, scale, a, b, tensor.device)
     double = tensor.dtype == torch.float64
     work = torch.float64 if double else torch.float32
     mass = s.mass
 
     if max(-s.v_lo, s.v_hi) <= 2.0 * mass * (1.0 + 1e-9):  # 1
-        _in_chunks_(tensor, [] if tensor.dtype == work else [work], _by_erfinv(s, work))
+        _in_streams_(tensor, [] if tensor.dtype == work else [work], _by_erfinv(s, work), generator)
         return tensor
     if mass == 0.0 or s.p_lo + mass * 2.0**-54 < _NDTRI_P_MIN:  # 4
         result = torch.empty(tensor.shape, dtype=torch.float64, device=tensor.device)
@@ -264,13 +301,13 @@ def sample_truncated_normal_(
         tensor.copy_(result.mul_(-scale).add_(mean).clamp_(a, b))
         return tensor
     if double:  # 3
-        _in_chunks_(tensor, [], _by_ndtri(s, float64_draw=True))
+        _in_streams_(tensor, [], _by_ndtri(s, float64_draw=True), generator)
         return tensor
     u = [] if tensor.dtype == torch.float32 else [torch.float32]  # the float32 draw goes to the output if it can
     if alpha >= -_ERFINV_REACH or mass >= _ERFINV_MASS:  # 2a
-        _in_chunks_(tensor, [torch.float64, *u], _by_erfinv_float64(s))
+        _in_streams_(tensor, [torch.float64, *u], _by_erfinv_float64(s), generator)
     elif s.p_lo + mass * 2.0**-25 >= _TAIL_P_MIN and s.p_lo + mass <= _TAIL_P_MAX:  # 2b
-        _in_chunks_(tensor, [torch.float64] * 3 + u, _by_tail_polynomial(s))
+        _in_streams_(tensor, [torch.float64] * 3 + u, _by_tail_polynomial(s), generator)
     else:  # 2c
-        _in_chunks_(tensor, [torch.float64, *u], _by_ndtri(s, float64_draw=False))
+        _in_streams_(tensor, [torch.float64, *u], _by_ndtri(s, float64_draw=False), generator)
     return tensor
