@@ -148,15 +148,12 @@ def _by_erfinv(s: _Interval, work: torch.dtype) -> Fill:
 def _float64_from_float32_draw(
     s: _Interval, lo: float, width: float
 ) -> Callable[[torch.Tensor, torch.Tensor, torch.Generator | None], None]:
-    """``into = lo + width·(u + 2^-25)`` in float64 for a float32 draw ``u`` in [0, 1) (24 bits, exact in float64).
-
-    A one-element (not 0-d) float64 start makes the pass itself float64, upcasting ``u`` as it reads it.
-    """
-    start = s.constant([lo + width * 2.0**-25])
+    """``into = lo + width·(u + 2^-25)`` in float64 for a float32 draw ``u`` in [0, 1) (24 bits, exact in float64)."""
+    start = s.constant(lo + width * 2.0**-25)
 
     def draw(into: torch.Tensor, u: torch.Tensor, generator: torch.Generator | None) -> None:
         u.uniform_(0.0, 1.0, generator=generator)
-        torch.add(start, u, alpha=width, out=into)
+        torch.add(start, into.copy_(u), alpha=width, out=into)
 
     return draw
 
@@ -175,17 +172,18 @@ def _by_erfinv_float64(s: _Interval) -> Fill:
 
 
 def _by_tail_polynomial(s: _Interval) -> Fill:
-    """Path 2b: ``p`` from a float32 draw, ``g(t) - √2·w`` in float64 with ``w² = -ln p``, ``t = 1/w = rsqrt(w²)``
-    and ``w = w²·t``; mean and scale folded into g's coefficients and the last pass. Scratch: w², t, g, [u]."""
+    """Path 2b: ``p`` from a float32 draw, ``g(t) - √2·w`` in float64 with ``w = sqrt(-ln p)`` and ``t = w/w² = 1/w``
+    (``rsqrt`` is not vectorized); mean and scale folded into g's coefficients and the last pass. Scratch: w², w,
+    g, [u]."""
     draw = _float64_from_float32_draw(s, s.p_lo, s.mass)
     g = _Polynomial([s.mean + s.scale * _TAIL_G[0], *(s.scale * c for c in _TAIL_G[1:])], s)
 
     def fill(out: torch.Tensor, scratch: Sequence[torch.Tensor], generator: torch.Generator | None) -> None:
-        w2, t, y = scratch[0], scratch[1], scratch[2]
-        draw(w2, scratch[3] if len(scratch) > 3 else out, generator)
-        w2.log_().neg_()
-        torch.rsqrt(w2, out=t)
-        torch.addcmul(g(t, y), w2, t, value=-_SQRT2 * s.scale, out=out).clamp_(s.a, s.b)
+        t, w, y = scratch[0], scratch[1], scratch[2]
+        draw(t, scratch[3] if len(scratch) > 3 else out, generator)
+        torch.sqrt(t.log_().neg_(), out=w)
+        torch.div(w, t, out=t)
+        torch.add(g(t, y), w, alpha=-_SQRT2 * s.scale, out=out).clamp_(s.a, s.b)
 
     return fill
 
