@@ -250,7 +250,8 @@ def _in_streams_(
     if tensor.device.type != "cpu":
         fill(flat, [torch.empty(n, dtype=dtype, device=tensor.device) for dtype in scratch], generator)
     else:
-        chunks = -(-n // _CHUNK)
+        pieces = flat.split(_CHUNK)  # views made once: every Python call here holds the GIL the workers share
+        chunks = len(pieces)
         base = int(torch.randint(0, 1 << 62, (), generator=generator))
         streams = min(_STREAMS, chunks)
 
@@ -259,9 +260,9 @@ def _in_streams_(
                 own = torch.Generator()
                 own.manual_seed(_mix(base * _STREAMS + index))
                 buffers = [torch.empty(min(n, _CHUNK), dtype=dtype) for dtype in scratch]
-                for k in range(index, chunks, _STREAMS):
-                    out = flat[k * _CHUNK : (k + 1) * _CHUNK]
-                    fill(out, [b[: out.numel()] for b in buffers], own)
+                for out in pieces[index::_STREAMS]:
+                    short = out.numel() < len(buffers[0]) if buffers else False
+                    fill(out, [b[: out.numel()] for b in buffers] if short else buffers, own)
 
         workers = min(torch.get_num_threads(), streams)
         if chunks >= _POOL_MIN_CHUNKS and workers > 1:
