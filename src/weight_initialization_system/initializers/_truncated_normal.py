@@ -250,7 +250,7 @@ def _in_streams_(
     if tensor.device.type != "cpu":
         fill(flat, [torch.empty(n, dtype=dtype, device=tensor.device) for dtype in scratch], generator)
     else:
-        pieces = flat.split(_CHUNK)  # views made once: every Python call here holds the GIL the workers share
+        pieces = torch.split(flat, _CHUNK)  # views made once: every Python call here holds the GIL the workers share
         chunks = len(pieces)
         base = int(torch.randint(0, 1 << 62, (), generator=generator))
         streams = min(_STREAMS, chunks)
