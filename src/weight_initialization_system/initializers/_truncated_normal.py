@@ -31,9 +31,10 @@ that loses nothing against that grid, nor against the output's precision where t
    "Simulation of truncated normal variables", Statistics and Computing 5), resampling only rejected elements.
 
 On the CPU the tensor is drawn in chunks of 32K elements, each with all its passes while it is in the core's cache.
-Chunk ``k`` is drawn from stream ``k mod 8``: eight generators seeded from one draw of the caller's, so that the
-streams (torch's CPU generator is serial) run on ``torch.get_num_threads()`` threads, with the same values whatever
-their number. torch runs ops this small on the calling thread, so no thread waits on another, as it would after
+From 16 chunks on, chunk ``k`` is drawn from stream ``k mod 8``: eight generators seeded from one draw of the
+caller's, so that the streams (torch's CPU generator is serial) run on ``torch.get_num_threads()`` threads, with the
+same values whatever their number; smaller tensors (a keyed 64K block) take the caller's generator in order.
+torch runs ops this small on the calling thread, so no thread waits on another, as it would after
 each of the dozen parallel passes over a bigger chunk, which makes a shared machine many times slower.
 """
 
@@ -51,10 +52,13 @@ __all__ = ["sample_truncated_normal_"]
 _SQRT2 = math.sqrt(2.0)
 #: Elements per chunk on the CPU: torch's grain size, up to which an op runs on the calling thread alone.
 _CHUNK = 1 << 15
-#: Chunk k is drawn from stream k % _STREAMS; a thread pool runs the streams from _POOL_MIN_CHUNKS chunks on.
+#: From _POOL_MIN_CHUNKS chunks on, chunk k is drawn from stream k % _STREAMS and the streams run on a thread pool;
+#: fewer chunks are drawn in order from the caller's generator.
 _STREAMS = 8
 _POOL_MIN_CHUNKS = 16
 _MASK64 = (1 << 64) - 1
+#: Up to this many elements (a keyed block) a tensor is one chunk: fewer calls per element.
+_SMALL = 1 << 16
 #: Path 2a needs every |x| <= _ERFINV_REACH or a mass of at least _ERFINV_MASS.
 _ERFINV_REACH = 5.3
 _ERFINV_MASS = 1e-7
@@ -241,8 +245,8 @@ def _in_streams_(
     """Run ``fill(out, buffers, stream)`` over contiguous chunks ``out`` of ``tensor`` (of a staging copy if it is
     not contiguous), with scratch ``buffers`` of the given dtypes, the chunk's length.
 
-    On the CPU chunk ``k`` is drawn from stream ``k mod _STREAMS`` (see the module docstring); elsewhere the whole
-    tensor is one chunk, drawn from ``generator``.
+    On the CPU a large tensor's chunk ``k`` is drawn from stream ``k mod _STREAMS`` (see the module docstring);
+    elsewhere, and for small tensors, the chunks are drawn in order from ``generator``.
     """
     n = tensor.numel()
     target = tensor if tensor.is_contiguous() else torch.empty(tensor.shape, dtype=tensor.dtype, device=tensor.device)
@@ -250,27 +254,33 @@ def _in_streams_(
     if tensor.device.type != "cpu":
         fill(flat, [torch.empty(n, dtype=dtype, device=tensor.device) for dtype in scratch], generator)
     else:
-        pieces = torch.split(flat, _CHUNK)  # views made once: every Python call here holds the GIL the workers share
-        chunks = len(pieces)
-        base = int(torch.randint(0, 1 << 62, (), generator=generator))
-        streams = min(_STREAMS, chunks)
+        # views made once: every Python call holds the GIL the workers share
+        pieces = torch.split(flat, _CHUNK if n > _SMALL else n)
 
-        def stream(index: int) -> None:
+        def draw(chunks: Sequence[torch.Tensor], stream: torch.Generator | None) -> None:
             with torch.no_grad():  # grad mode is per thread: a parameter's chunks are written in place
+                buffers = [torch.empty(len(pieces[0]), dtype=dtype) for dtype in scratch]
+                for out in chunks:
+                    short = out.numel() < len(pieces[0]) and bool(buffers)
+                    fill(out, [b[: out.numel()] for b in buffers] if short else buffers, stream)
+
+        if len(pieces) < _POOL_MIN_CHUNKS:  # small (a keyed 64K block): the caller's generator, in order
+            draw(pieces, generator)
+        else:
+            base = int(torch.randint(0, 1 << 62, (), generator=generator))
+
+            def stream(index: int) -> None:
                 own = torch.Generator()
                 own.manual_seed(_mix(base * _STREAMS + index))
-                buffers = [torch.empty(min(n, _CHUNK), dtype=dtype) for dtype in scratch]
-                for out in pieces[index::_STREAMS]:
-                    short = out.numel() < len(buffers[0]) if buffers else False
-                    fill(out, [b[: out.numel()] for b in buffers] if short else buffers, own)
+                draw(pieces[index::_STREAMS], own)
 
-        workers = min(torch.get_num_threads(), streams)
-        if chunks >= _POOL_MIN_CHUNKS and workers > 1:
-            with ThreadPoolExecutor(workers, thread_name_prefix="trunc_normal") as pool:
-                list(pool.map(stream, range(streams)))
-        else:
-            for index in range(streams):
-                stream(index)
+            workers = min(torch.get_num_threads(), _STREAMS)
+            if workers > 1:
+                with ThreadPoolExecutor(workers, thread_name_prefix="trunc_normal") as pool:
+                    list(pool.map(stream, range(_STREAMS)))
+            else:
+                for index in range(_STREAMS):
+                    stream(index)
     if target is not tensor:
         tensor.copy_(target)
 
