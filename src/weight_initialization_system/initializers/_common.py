@@ -16,7 +16,8 @@ import torch
 from ..errors import WeightInitError
 
 __all__ = [
-    "check_choice", "check_module", "closest_match", "finite", "initializer", "integer", "is_dtensor", "needs_ndim",
+    "bound", "check_choice", "check_module", "closest_match", "finite", "initializer", "integer", "is_dtensor",
+    "needs_ndim",
     "positive",
 ]
 
@@ -76,6 +77,15 @@ def finite(argument: str, value: float) -> float:
     """Check that a number is finite (any sign)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise WeightInitError(f"Argument `{argument}` must be a finite number. Received: {argument}={value!r}")
+    return float(value)
+
+
+def bound(argument: str, value: float) -> float:
+    """Check that a bound is a number and not NaN; ``±inf`` is allowed (an open side)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        raise WeightInitError(
+            f"Argument `{argument}` must be a number (±inf allowed). Received: {argument}={value!r}"
+        )
     return float(value)
 
 
