@@ -466,16 +466,18 @@ def _probe_key(module: nn.Module, shape: tuple[int, ...]) -> tuple[Any, ...]:
     return (type(module), settings, tensors, small_buffers, shape)
 
 
-def _forward(users: list[list[int]], start: int, through: Callable[[int], bool]) -> Iterator[int]:
-    """Every node reachable from ``start`` (each once), going on past a node only where ``through`` says so."""
+def _forward(users: list[list[int]], start: int, through: Callable[[int, int], bool]) -> Iterator[tuple[int, int]]:
+    """``(node, predecessor)`` for every node reachable from ``start`` (each once, at its first arrival), going on
+    past a node only where ``through(node, predecessor)`` says so (asked before the pair is yielded)."""
     frontier, seen = [start], set()
     while frontier:
         j = frontier.pop()
         for u in users[j]:
             if u not in seen:
                 seen.add(u)
-                yield u
-                if through(u):
+                go = through(u, j)
+                yield u, j
+                if go:
                     frontier.append(u)
 
 
@@ -540,7 +542,7 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
 
     def feeds_softmax(i: int) -> bool:
         through = (*_PASS, "add")
-        return any(nodes[u].kind == "softmax" for u in _forward(users, i, lambda u: nodes[u].kind in through))
+        return any(nodes[u].kind == "softmax" for u, _ in _forward(users, i, lambda u, _j: nodes[u].kind in through))
 
     def feed_of(i: int) -> tuple[Feed, Activation | None]:
         j = back(i)
@@ -573,17 +575,17 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
 
     def reaches_only_norms(i: int) -> bool:
         through = ("transparent", "shift", "scale")
-        kinds = {nodes[u].kind for u in _forward(users, i, lambda u: nodes[u].kind in through)}
+        kinds = {nodes[u].kind for u, _ in _forward(users, i, lambda u, _j: nodes[u].kind in through)}
         return "norm" in kinds and kinds <= {"norm", *through}
 
     output_node = nodes[-1]
 
     def readout(i: int) -> bool:
         return any(u == output_node.index
-                   for u in _forward(users, i, lambda u: nodes[u].kind in ("transparent", "shift")))
+                   for u, _ in _forward(users, i, lambda u, _j: nodes[u].kind in ("transparent", "shift")))
 
     def has_weight_below(i: int) -> bool:
-        return any(nodes[u].kind == "weight" for u in _forward(users, i, lambda u: True))
+        return any(nodes[u].kind == "weight" for u, _ in _forward(users, i, lambda _u, _j: True))
 
     def value_operand(u: int) -> int | None:
         """The value operand of an attention product (``probs @ v`` or ``sdpa(q, k, v)``), else ``None``."""
@@ -611,24 +613,23 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
         return None
 
     def output_of(i: int) -> tuple[str, Activation | None]:
-        frontier, seen, ends = [i], set(), set()
-        while frontier:
-            j = frontier.pop()
-            for u in users[j]:
-                if u in seen:
-                    continue
-                seen.add(u)
-                kind = nodes[u].kind
-                if kind in ("act", *_PASS) or (kind in ("matmul", "sdpa") and value_operand(u) == j):
-                    frontier.append(u)
-                elif kind in ("matmul", "sdpa", "softmax"):
-                    ends.add("attention")
-                elif kind == "add":
-                    ends.add("add")
-                elif u == output_node.index:
-                    ends.add("output")
-                else:
-                    ends.add(kind if kind in ("weight", "norm") else "other")
+        def passes(u: int, j: int) -> bool:
+            kind = nodes[u].kind
+            return kind in ("act", *_PASS) or (kind in ("matmul", "sdpa") and value_operand(u) == j)
+
+        ends = set()
+        for u, j in _forward(users, i, passes):
+            kind = nodes[u].kind
+            if passes(u, j):
+                continue
+            if kind in ("matmul", "sdpa", "softmax"):
+                ends.add("attention")
+            elif kind == "add":
+                ends.add("add")
+            elif u == output_node.index:
+                ends.add("output")
+            else:
+                ends.add(kind if kind in ("weight", "norm") else "other")
         end = next((e for e in ("weight", "output", "add", "norm", "attention") if e in ends), "other")
         return end, output_activation(i)
 
@@ -653,25 +654,25 @@ def _build(model: nn.Module, nodes: list[Node], reason: str, device: str) -> Mod
         return nodes[i].kind == "matmul" and value_operand(i) is None and feeds_softmax(i)
 
     def sink_of(i: int) -> str:
-        frontier, seen = [i], set()
-        found: list[tuple[int, str]] = []
-        while frontier:
-            j = frontier.pop()
-            for u in users[j]:
-                if u in seen:
-                    continue
-                seen.add(u)
-                node = nodes[u]
-                if u == output_node.index:
-                    found.append((u, "output"))
-                elif node.kind == "norm":
-                    found.append((u, "norm"))
-                elif node.kind == "add" and residual_candidate(u):
-                    found.append((u, "residual"))
-                elif (node.kind == "sdpa" and value_operand(u) != j) or is_score(u) or node.kind == "softmax":
-                    found.append((u, "attention"))
-                else:
-                    frontier.append(u)
+        def terminal(u: int, j: int) -> str | None:
+            node = nodes[u]
+            if u == output_node.index:
+                return "output"
+            if node.kind == "norm":
+                return "norm"
+            if node.kind == "add" and residual_candidate(u):
+                return "residual"
+            if (node.kind == "sdpa" and value_operand(u) != j) or is_score(u) or node.kind == "softmax":
+                return "attention"
+            return None
+
+        labels: dict[int, str | None] = {}
+
+        def through(u: int, j: int) -> bool:
+            labels[u] = terminal(u, j)
+            return labels[u] is None
+
+        found = [(u, label) for u, _ in _forward(users, i, through) if (label := labels[u]) is not None]
         return min(found)[1] if found else "other"
 
     def residual_candidate(u: int) -> bool:
